@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine (Python 3.11, Java 17, Maven):
+#   make demo   set up, then run the whole pipeline on the embedded default
+#   make test   set up, then lint and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test lint format bench clean
+
+setup: $(VENV)/.installed .jars/.resolved
+
+$(VENV)/.installed: setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# Delta and Spark NLP jars from Maven Central, resolved once into .jars/ so that
+# every later Spark start needs no network.
+.jars/.resolved: jvm/pom.xml
+	mvn --batch-mode --quiet -f jvm/pom.xml dependency:copy-dependencies
+	touch $@
+
+demo: setup
+	$(BIN)/fanbase run
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python benchmarks/bench_generator.py
+
+clean:
+	rm -rf $(VENV) .jars build dist *.egg-info lakehouse

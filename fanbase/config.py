@@ -1,0 +1,275 @@
+"""Layered, validated configuration.
+
+Layers, last wins: ``conf/base/fanbase.yml`` (committed defaults), then
+``conf/<env>/fanbase.yml`` (``local``, ``emr``, ``databricks``), then ``--set key=value``
+from the command line. Values may read the environment with ``${VAR}`` or
+``${VAR:-default}``; that is the only place secrets come from.
+
+Everything is validated before Spark starts. A mistake gives one ``ConfigError`` line
+that names the file, the dotted key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fanbase.demo.settings import GeneratorSettings
+
+CONFIG_FILE = "fanbase.yml"
+ENVIRONMENTS = ("local", "emr", "databricks")
+# Maps whose keys themselves contain dots (Spark settings).
+_FREE_FORM_MAPS = {("spark", "conf")}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration mistake, worded for the person who made it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppSettings(_Strict):
+    name: str = "fanbase"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class SparkSettings(_Strict):
+    master: str = "local[2]"
+    app_name: str = "fanbase"
+    # Folder of resolved JVM jars (Delta, Spark NLP); filled once by `make setup`.
+    jars_dir: str = ".jars"
+    # Maven coordinates the jars folder holds; used on clusters that resolve them themselves.
+    packages: list[str] = Field(default_factory=list)
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _spark_values_are_strings(cls, value: Any) -> Any:
+        # YAML reads `4` and `true` as numbers and booleans; Spark wants strings.
+        if isinstance(value, dict):
+            return {
+                k: (str(v).lower() if isinstance(v, bool) else str(v))
+                if isinstance(v, (bool, int, float))
+                else v
+                for k, v in value.items()
+            }
+        return value
+
+
+class LakehouseSettings(_Strict):
+    # path: tables live under `root` and are registered by name in each session;
+    # catalog: managed catalog tables (Glue, Unity) named `<catalog_prefix><layer>.<table>`.
+    mode: Literal["path", "catalog"] = "path"
+    root: str = "lakehouse/tables"
+    catalog_prefix: str = ""
+
+
+class RawSettings(_Strict):
+    root: str = "lakehouse/raw"
+
+
+class MlflowSettings(_Strict):
+    tracking_uri: str = "sqlite:///lakehouse/mlflow/mlflow.db"
+    registry_uri: str | None = None
+    artifact_root: str = "lakehouse/mlflow/artifacts"
+    experiment: str = "fanbase"
+
+
+class Settings(_Strict):
+    env: str = "local"
+    app: AppSettings = AppSettings()
+    spark: SparkSettings = SparkSettings()
+    lakehouse: LakehouseSettings = LakehouseSettings()
+    raw: RawSettings = RawSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+
+
+@dataclass(frozen=True)
+class _Layer:
+    source: str  # a file path or "command line"
+    data: dict[str, Any]
+
+
+def default_conf_dir() -> Traversable:
+    """The conf/ folder shipped with the package (the repository's conf/ in a checkout).
+
+    Inside a wheel on a cluster this is a folder in a zip file, so only the
+    Traversable API (``/``, ``is_file``, ``read_text``) is used on it.
+    """
+    return resources.files("fanbase.conf")
+
+
+def load_settings(
+    env: str | None = None,
+    conf_dir: str | Path | Traversable | None = None,
+    overrides: list[str] | None = None,
+) -> Settings:
+    """Load base + env + command-line layers and validate them."""
+    env = env or os.environ.get("FANBASE_ENV", "local")
+    conf_dir = conf_dir or os.environ.get("FANBASE_CONF_DIR") or default_conf_dir()
+    if isinstance(conf_dir, str):
+        conf_dir = Path(conf_dir)
+    if not conf_dir.is_dir():
+        raise ConfigError(f"config folder {conf_dir} does not exist")
+    layers = [_read_layer(conf_dir / "base" / CONFIG_FILE, required=True)]
+    env_dir = conf_dir / env
+    if not env_dir.is_dir():
+        known = sorted(
+            p.name for p in conf_dir.iterdir() if (p / CONFIG_FILE).is_file() and p.name != "base"
+        )
+        raise ConfigError(f"unknown environment {env!r}: no {env_dir}; expected one of {known}")
+    layers.append(_read_layer(env_dir / CONFIG_FILE, required=False))
+    layers.append(_Layer("command line --set", _parse_overrides(overrides or [])))
+
+    merged: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    for layer in layers:
+        resolved = _resolve_env(layer.data, layer.source, ())
+        _merge_into(merged, resolved, (), layer.source, origin)
+    merged["env"] = env
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, origin, layers[-2].source)) from None
+
+
+def _read_layer(path: Path | Traversable, required: bool) -> _Layer:
+    if not path.is_file():
+        if required:
+            raise ConfigError(f"{path}: file not found (expected the committed defaults)")
+        return _Layer(str(path), {})
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return _Layer(str(path), data)
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`a.b.c=value` pairs into a nested dict; values are read as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"command line --set {item!r}: expected key.path=value")
+        node = out
+        parts = _split_key(key.strip())
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"command line --set {item!r}: {part} is set twice")
+        node[parts[-1]] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+def _split_key(key: str) -> list[str]:
+    """Dotted path; below a free-form map (spark.conf) the rest is one key."""
+    parts = key.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        if tuple(parts[:n]) in _FREE_FORM_MAPS:
+            return [*parts[:n], ".".join(parts[n:])]
+    return parts
+
+
+def _resolve_env(node: Any, source: str, path: tuple[str, ...]) -> Any:
+    if isinstance(node, dict):
+        return {k: _resolve_env(v, source, (*path, str(k))) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(v, source, (*path, str(i))) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def _sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None:
+                if default is None:
+                    key = ".".join(path)
+                    raise ConfigError(
+                        f"{source}: key '{key}' needs environment variable {name}, which is not set"
+                    )
+                return default
+            return value
+
+        return _ENV_REF.sub(_sub, node)
+    return node
+
+
+def _merge_into(
+    base: dict[str, Any],
+    layer: dict[str, Any],
+    path: tuple[str, ...],
+    source: str,
+    origin: dict[tuple[str, ...], str],
+) -> None:
+    for key, value in layer.items():
+        here = (*path, str(key))
+        origin[here] = source
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge_into(base[key], value, here, source, origin)
+        else:
+            base[key] = value
+            if isinstance(value, dict):
+                _record_origin(value, here, source, origin)
+
+
+def _record_origin(
+    node: dict[str, Any], path: tuple[str, ...], source: str, origin: dict[tuple[str, ...], str]
+) -> None:
+    for key, value in node.items():
+        origin[(*path, str(key))] = source
+        if isinstance(value, dict):
+            _record_origin(value, (*path, str(key)), source, origin)
+
+
+def _explain(err: ValidationError, origin: dict[tuple[str, ...], str], fallback: str) -> str:
+    lines = []
+    for issue in err.errors():
+        loc = tuple(str(p) for p in issue["loc"])
+        source = _source_of(loc, origin) or fallback
+        key = ".".join(loc)
+        if issue["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'{_allowed_keys(loc)}")
+        elif issue["type"] == "missing":
+            lines.append(f"{source}: missing key '{key}'")
+        else:
+            got = issue.get("input")
+            lines.append(f"{source}: key '{key}': {issue['msg']} (got {got!r})")
+    return "; ".join(lines)
+
+
+def _source_of(loc: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in origin:
+            return origin[loc[:n]]
+    return None
+
+
+def _allowed_keys(loc: tuple[str, ...]) -> str:
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        model = field.annotation
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return ""
+    return f"; expected one of: {', '.join(fields)}"

@@ -1,0 +1,232 @@
+"""Delta tables by logical name (``silver.events``), locally and on clusters.
+
+Locally (``mode: path``) a table lives at ``<root>/<layer>/<table>`` and is registered
+by name in every session, so analysts can ``SELECT * FROM silver.events`` and DuckDB
+or polars can read the same folder. On clusters (``mode: catalog``) tables are managed
+catalog tables named ``<catalog_prefix><layer>.<table>`` (Glue or Unity Catalog).
+
+This module is the one writer: create with comments and constraints, MERGE on keys,
+append, replace partitions. Jobs call it; features/ and models/ never do I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fanbase.config import LakehouseSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    inserted: int
+    updated: int
+    version: int
+
+
+class Lakehouse:
+    def __init__(self, spark, settings: LakehouseSettings):
+        self.spark = spark
+        self.settings = settings
+
+    # ---- names -------------------------------------------------------------
+    def name(self, table: str) -> str:
+        """The SQL name of a logical table ``layer.table``."""
+        layer, _, short = _split(table)
+        if self.settings.mode == "catalog":
+            return f"{self.settings.catalog_prefix}{layer}.{short}"
+        return f"{layer}.{short}"
+
+    def ref(self, table: str) -> str:
+        """How SQL in this module addresses the table: by path locally, by name on clusters."""
+        if self.settings.mode == "path":
+            return f"delta.`{self.location(table)}`"
+        return self.name(table)
+
+    def location(self, table: str) -> str:
+        layer, _, short = _split(table)
+        return f"{_absolute(self.settings.root)}/{layer}/{short}"
+
+    # ---- reading -----------------------------------------------------------
+    def exists(self, table: str) -> bool:
+        if self.settings.mode == "catalog":
+            return self.spark.catalog.tableExists(self.name(table))
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(self.spark, self.location(table))
+
+    def read(self, table: str, version: int | None = None):
+        if self.settings.mode == "path":
+            reader = self.spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            return reader.load(self.location(table))
+        if version is not None:
+            return self.spark.sql(f"SELECT * FROM {self.name(table)} VERSION AS OF {version}")
+        return self.spark.table(self.name(table))
+
+    def delta(self, table: str):
+        from delta.tables import DeltaTable
+
+        if self.settings.mode == "path":
+            return DeltaTable.forPath(self.spark, self.location(table))
+        return DeltaTable.forName(self.spark, self.name(table))
+
+    def version(self, table: str) -> int:
+        return int(self.delta(table).history(1).select("version").first()[0])
+
+    # ---- creating ----------------------------------------------------------
+    def create(
+        self,
+        table: str,
+        schema,
+        comment: str = "",
+        partition_by: Iterable[str] = (),
+        constraints: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """Create the table if missing, with column comments, CHECKs and properties.
+
+        Column comments come from each StructField's ``metadata["comment"]``. NOT NULL
+        comes from ``nullable=False``. Safe to call on every run.
+        """
+        self._ensure_database(table)
+        columns = ",\n  ".join(_column_ddl(f) for f in schema.fields)
+        ddl = f"CREATE TABLE IF NOT EXISTS {self.ref(table)} (\n  {columns}\n) USING DELTA"
+        parts = list(partition_by)
+        if parts:
+            ddl += f"\nPARTITIONED BY ({', '.join(parts)})"
+        if comment:
+            ddl += f"\nCOMMENT '{_quote(comment)}'"
+        if properties:
+            props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+            ddl += f"\nTBLPROPERTIES ({props})"
+        self.spark.sql(ddl)
+        self._add_constraints(table, constraints or {})
+        if self.settings.mode == "path":
+            self._register(table)
+
+    def _add_constraints(self, table: str, constraints: dict[str, str]) -> None:
+        if not constraints:
+            return
+        props = {
+            row["key"]: row["value"]
+            for row in self.spark.sql(f"SHOW TBLPROPERTIES {self.ref(table)}").collect()
+        }
+        for cname, expression in constraints.items():
+            if f"delta.constraints.{cname.lower()}" not in props:
+                self.spark.sql(
+                    f"ALTER TABLE {self.ref(table)} ADD CONSTRAINT {cname} CHECK ({expression})"
+                )
+
+    def _ensure_database(self, table: str) -> None:
+        layer, _, _ = _split(table)
+        if self.settings.mode == "catalog":
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.settings.catalog_prefix}{layer}")
+        else:
+            self.spark.sql(
+                f"CREATE DATABASE IF NOT EXISTS {layer} "
+                f"LOCATION '{_absolute(self.settings.root)}/{layer}'"
+            )
+
+    def register_all(self) -> list[str]:
+        """Path mode: make every Delta table under the root reachable by name."""
+        if self.settings.mode != "path":
+            return []
+        root = Path(_absolute(self.settings.root))
+        found = []
+        for log_dir in sorted(root.glob("*/*/_delta_log")):
+            table = f"{log_dir.parent.parent.name}.{log_dir.parent.name}"
+            self._register(table)
+            found.append(table)
+        return found
+
+    def _register(self, table: str) -> None:
+        """Point the session's catalog name at this lakehouse's folder for the table."""
+        self._ensure_database(table)
+        name, location = self.name(table), self.location(table)
+        if self.spark.catalog.tableExists(name):
+            current = self.spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+            if current.removeprefix("file:") == location:
+                return
+            self.spark.sql(f"DROP TABLE {name}")  # external: only the name goes
+        self.spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{location}'")
+
+    # ---- writing -----------------------------------------------------------
+    def merge(
+        self,
+        table: str,
+        df,
+        keys: list[str],
+        update: bool = True,
+        partition_filter: str | None = None,
+    ) -> MergeResult:
+        """Upsert ``df`` on ``keys``: insert new keys, update (or keep) existing ones.
+
+        ``partition_filter`` (SQL on the target, aliased ``t``) prunes the files the
+        MERGE has to read, for example to the event dates of the batch.
+        """
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        if partition_filter:
+            condition = f"({partition_filter}) AND {condition}"
+        target = self.delta(table)
+        before = int(target.history(1).select("version").first()[0])
+        builder = target.alias("t").merge(df.alias("s"), condition)
+        if update:
+            builder = builder.whenMatchedUpdateAll()
+        builder.whenNotMatchedInsertAll().execute()
+        last = target.history(1).collect()[0]
+        if int(last["version"]) == before:  # Delta commits nothing when nothing changed
+            return MergeResult(inserted=0, updated=0, version=before)
+        metrics = last["operationMetrics"] or {}
+        return MergeResult(
+            inserted=int(metrics.get("numTargetRowsInserted", 0)),
+            updated=int(metrics.get("numTargetRowsUpdated", 0)),
+            version=int(last["version"]),
+        )
+
+    def append(self, table: str, df) -> None:
+        writer = df.write.format("delta").mode("append")
+        if self.settings.mode == "catalog":
+            writer.saveAsTable(self.name(table))
+        else:
+            writer.save(self.location(table))
+
+    def replace_where(self, table: str, df, predicate: str) -> None:
+        """Atomically replace the rows matching ``predicate`` (a partition slice)."""
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        if self.settings.mode == "catalog":
+            writer.saveAsTable(self.name(table))
+        else:
+            writer.save(self.location(table))
+
+
+def _split(table: str) -> tuple[str, str, str]:
+    layer, dot, short = table.partition(".")
+    if not dot or not layer or not short or "." in short:
+        raise ValueError(f"table names are layer.table, got {table!r}")
+    return layer, dot, short
+
+
+def _absolute(root: str) -> str:
+    if "://" in root or root.startswith("dbfs:"):
+        return root.rstrip("/")
+    return str(Path(root).resolve())
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _column_ddl(field) -> str:
+    ddl = f"`{field.name}` {field.dataType.simpleString()}"
+    if not field.nullable:
+        ddl += " NOT NULL"
+    comment = field.metadata.get("comment") if field.metadata else None
+    if comment:
+        ddl += f" COMMENT '{_quote(comment)}'"
+    return ddl

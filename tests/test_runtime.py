@@ -1,0 +1,100 @@
+"""The embedded runtime: Spark with Delta and Spark NLP, the lakehouse writer, MLflow."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+
+def _schema():
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    return StructType(
+        [
+            StructField("user_id", StringType(), False, {"comment": "pseudonymous subscriber"}),
+            StructField("watch_seconds", LongType(), True, {"comment": "seconds watched"}),
+        ]
+    )
+
+
+def test_session_has_delta_and_spark_nlp(spark):
+    from fanbase.session import DELTA_EXTENSION_CLASS, SPARK_NLP_CLASS, has_class
+
+    assert has_class(spark, DELTA_EXTENSION_CLASS)
+    assert has_class(spark, SPARK_NLP_CLASS)
+    assert spark.conf.get("spark.sql.catalog.spark_catalog").endswith("DeltaCatalog")
+    assert not has_class(spark, "com.example.NoSuchClass")
+
+
+def test_create_merge_constraints_history_and_names(spark, lakehouse):
+    table = "test.watch"
+    lakehouse.create(
+        table,
+        _schema(),
+        comment="test table",
+        constraints={"watch_non_negative": "watch_seconds >= 0"},
+    )
+    lakehouse.create(table, _schema(), constraints={"watch_non_negative": "watch_seconds >= 0"})
+
+    first = spark.createDataFrame([("u1", 10), ("u2", 20)], _schema())
+    result = lakehouse.merge(table, first, keys=["user_id"])
+    assert (result.inserted, result.updated) == (2, 0)
+    again = lakehouse.merge(table, first, keys=["user_id"], update=False)
+    assert (again.inserted, again.updated) == (0, 0)
+    changed = spark.createDataFrame([("u2", 25), ("u3", 5)], _schema())
+    result = lakehouse.merge(table, changed, keys=["user_id"])
+    assert (result.inserted, result.updated) == (1, 1)
+
+    rows = {r.user_id: r.watch_seconds for r in spark.sql("SELECT * FROM test.watch").collect()}
+    assert rows == {"u1": 10, "u2": 25, "u3": 5}
+    assert lakehouse.read(table, version=result.version - 1).count() == 2
+
+    comments = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE test.watch").collect()}
+    assert comments["watch_seconds"] == "seconds watched"
+    with pytest.raises(Exception, match="watch_non_negative"):
+        lakehouse.append(table, spark.createDataFrame([("u4", -1)], _schema()))
+    with pytest.raises(Exception, match="NOT NULL constraint violated for column: user_id"):
+        lakehouse.append(
+            table, spark.createDataFrame([(None, 1)], "user_id string, watch_seconds long")
+        )
+    assert lakehouse.read(table).count() == 3
+
+
+def test_register_all_makes_tables_reachable_by_name(spark, lakehouse):
+    lakehouse.create("test.registered", _schema())
+    spark.sql("DROP TABLE test.registered")  # forget the name, keep the files
+    assert lakehouse.exists("test.registered")
+    assert "test.registered" in lakehouse.register_all()
+    assert spark.sql("SELECT count(*) AS n FROM test.registered").first().n == 0
+
+
+def test_table_names_must_have_a_layer(lakehouse):
+    with pytest.raises(ValueError, match="layer.table"):
+        lakehouse.name("events")
+
+
+def test_smoke_job_is_idempotent_and_logs_to_mlflow(spark, settings):
+    import mlflow
+    from fanbase.jobs import smoke
+    from fanbase.jobs._runner import add_common_arguments, run_job
+
+    parser = argparse.ArgumentParser()
+    smoke.add_arguments(parser)
+    add_common_arguments(parser)
+    args = parser.parse_args(["--rows", "50"])
+    first = run_job(smoke, args, spark=spark)
+    second = run_job(smoke, args, spark=spark)
+    expected_total = sum(i * i for i in range(50))
+    assert (first["rows_out"], first["value_total"], first["inserted"]) == (50, expected_total, 50)
+    assert (second["rows_out"], second["value_total"], second["inserted"]) == (
+        50,
+        expected_total,
+        0,
+    )
+    run = mlflow.get_run(second["mlflow_run_id"])
+    assert run.data.metrics["rows"] == 50
+    assert run.data.tags["fanbase.job"] == "smoke"
+    assert mlflow.get_tracking_uri().startswith("sqlite:///")
