@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 
 HERE = Path(__file__).parent
-VERSION = (HERE / "fanbase" / "VERSION").read_text().strip()
+VERSION = (HERE / "src" / "fanbase" / "VERSION").read_text().strip()
 
 # The one coherent stack, verified together on Java 17 (see README, "Version matrix").
 RUNTIME = [
@@ -38,7 +38,7 @@ DEV = [
 
 # Top-level folders mapped into the fanbase namespace.
 PACKAGE_DIRS = {
-    "fanbase": "fanbase",
+    "fanbase": "src/fanbase",
     "fanbase.jobs": "jobs",
     "fanbase.features": "features",
     "fanbase.models": "models",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Self
 
 import psutil
+
 from fanbase.demo import generate
 from fanbase.demo.settings import GeneratorSettings
 

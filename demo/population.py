@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
 from fanbase.demo.calendar import EPOCH, SPORTS, Fixture
 from fanbase.demo.markets import Market
 from fanbase.demo.rng import np_rng, py_rng, stable_bucket

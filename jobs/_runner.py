@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 import uuid
 from functools import cached_property
 from types import ModuleType
@@ -108,8 +109,9 @@ def execute(module: ModuleType, argv: list[str], prog: str | None = None) -> int
     except ConfigError as err:
         print(f"fanbase {module.NAME}: config error: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    except Exception as err:  # one line for the operator, the trace at DEBUG
-        log.debug("traceback", exc_info=True)
+    except Exception as err:  # one line for the operator; the trace with --log-level DEBUG
+        if (args.log_level or "").upper() == "DEBUG":
+            traceback.print_exc()
         print(f"fanbase {module.NAME}: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILED
     return 0

@@ -29,9 +29,8 @@ def _has_raw_data(root: str) -> bool:
 
 
 def _step(ctx: JobContext, name: str, args: list[str], summary: list[dict]) -> dict:
-    from fanbase.jobs._runner import build_parser
-
     from fanbase.cli import load_job
+    from fanbase.jobs._runner import build_parser
 
     module = load_job(name)
     parsed = build_parser(module).parse_args(args)
@@ -58,7 +57,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     summary: list[dict] = []
     if not args.no_generate and not _has_raw_data(ctx.config.raw.root):
         _step(ctx, "generate", [], summary)
-    _step(ctx, "smoke", [], summary)
+    _step(ctx, "ingest", [], summary)
     for row in summary:
         ctx.log.info("summary %s", row)
     return {"steps": [row["step"] for row in summary]}

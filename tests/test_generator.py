@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+
 from fanbase.demo import generate
 from fanbase.demo.calendar import build_calendar
 from fanbase.demo.settings import FaultRates, GeneratorSettings

@@ -78,6 +78,7 @@ def test_table_names_must_have_a_layer(lakehouse):
 
 def test_smoke_job_is_idempotent_and_logs_to_mlflow(spark, settings):
     import mlflow
+
     from fanbase.jobs import smoke
     from fanbase.jobs._runner import add_common_arguments, run_job
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from fanbase.config import ConfigError, SparkSettings
@@ -62,6 +63,9 @@ def build_spark(settings: SparkSettings, app_name: str | None = None):
             if not existing.contains(key) and not _is_resource_setting(key):
                 builder = builder.config(key, value)
     else:
+        # Python workers must run the interpreter fanbase is installed in, not whatever
+        # `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(settings.master)
         builder = builder.config("spark.jars", ",".join(local_jars(settings)))
         for key, value in settings.conf.items():

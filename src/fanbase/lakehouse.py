@@ -92,8 +92,14 @@ class Lakehouse:
         """Create the table if missing, with column comments, CHECKs and properties.
 
         Column comments come from each StructField's ``metadata["comment"]``. NOT NULL
-        comes from ``nullable=False``. Safe to call on every run.
+        comes from ``nullable=False``. Safe to call on every run: an existing table only
+        gets the constraints it lacks (a crash may have come between create and ALTER).
         """
+        if self.exists(table):
+            self._add_constraints(table, constraints or {})
+            if self.settings.mode == "path":
+                self._register(table)
+            return
         self._ensure_database(table)
         columns = ",\n  ".join(_column_ddl(f) for f in schema.fields)
         ddl = f"CREATE TABLE IF NOT EXISTS {self.ref(table)} (\n  {columns}\n) USING DELTA"
@@ -163,12 +169,16 @@ class Lakehouse:
         df,
         keys: list[str],
         update: bool = True,
+        update_condition: str | None = None,
+        insert: bool = True,
+        set_on_match: dict[str, str] | None = None,
         partition_filter: str | None = None,
     ) -> MergeResult:
-        """Upsert ``df`` on ``keys``: insert new keys, update (or keep) existing ones.
+        """MERGE ``df`` (alias ``s``) into the table (alias ``t``) on ``keys``.
 
-        ``partition_filter`` (SQL on the target, aliased ``t``) prunes the files the
-        MERGE has to read, for example to the event dates of the batch.
+        Inserts new keys (unless ``insert=False``); on a match updates every column
+        (``update``), only where ``update_condition`` holds, or only the columns of
+        ``set_on_match``. ``partition_filter`` (SQL on ``t``) prunes the files read.
         """
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if partition_filter:
@@ -176,9 +186,13 @@ class Lakehouse:
         target = self.delta(table)
         before = int(target.history(1).select("version").first()[0])
         builder = target.alias("t").merge(df.alias("s"), condition)
-        if update:
-            builder = builder.whenMatchedUpdateAll()
-        builder.whenNotMatchedInsertAll().execute()
+        if set_on_match:
+            builder = builder.whenMatchedUpdate(condition=update_condition, set=set_on_match)
+        elif update:
+            builder = builder.whenMatchedUpdateAll(condition=update_condition)
+        if insert:
+            builder = builder.whenNotMatchedInsertAll()
+        builder.execute()
         last = target.history(1).collect()[0]
         if int(last["version"]) == before:  # Delta commits nothing when nothing changed
             return MergeResult(inserted=0, updated=0, version=before)

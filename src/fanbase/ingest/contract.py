@@ -1,0 +1,375 @@
+"""The raw input contract (shared/design/EVENTS.md) as data and one validator per source.
+
+Plain Python, no Spark: ``validate_event`` and friends take one raw line and return a
+typed record or the single reason it is rejected. Spark calls them per partition
+(``fanbase.ingest.parse``); tests call them directly. JSON is parsed here rather than
+by Spark's reader because the contract's "wrong type" rule needs the JSON type of each
+value (Spark's reader silently turns a number into a string column value).
+
+Reason codes are stable: they are what analysts filter the quarantine on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+DEVICES = frozenset({"tv", "mobile", "web", "tablet", "console"})
+PLANS = frozenset({"monthly", "annual"})
+MODES = frozenset({"live", "catchup", "highlights"})
+PAYMENT_STATUSES = frozenset({"succeeded", "failed", "refunded"})
+CHANNELS = frozenset({"organic", "paid_social", "search", "partner", "referral"})
+SENTIMENTS = frozenset({"positive", "neutral", "negative"})
+
+# JSON kinds a field may take. "ts" is an ISO-8601 string, "int" excludes floats and
+# booleans, "number" is int or float, "str?" may be null.
+ENVELOPE = {"event_id": "str", "event_type": "str", "ts": "ts", "user_id": "str", "market": "str"}
+EVENT_FIELDS: dict[str, dict[str, str]] = {
+    "signup": {
+        "subscription_id": "str",
+        "plan": "str",
+        "price": "number",
+        "currency": "str",
+        "device": "str",
+        "acquisition_channel": "str",
+        "promo_code": "str?",
+    },
+    "cancel": {"subscription_id": "str", "effective_at": "ts?", "reason": "str?"},
+    "payment": {"subscription_id": "str", "amount": "number", "currency": "str", "status": "str"},
+    "playback": {
+        "session_id": "str",
+        "fixture_id": "str?",
+        "device": "str",
+        "mode": "str",
+        "watch_seconds": "int",
+        "buffering_seconds": "int",
+    },
+    "app_open": {"device": "str"},
+}
+SOCIAL_FIELDS = {
+    "post_id": "str",
+    "ts": "ts",
+    "platform": "str",
+    "market": "str",
+    "language": "str",
+    "text": "str",
+    "author_hash": "str",
+}
+LABEL_FIELDS = {"post_id": "str", "sentiment": "str"}
+FIXTURE_FIELDS = {
+    "fixture_id": "str",
+    "sport": "str",
+    "competition": "str",
+    "home": "str",
+    "away": "str",
+    "kickoff": "ts",
+    "duration_minutes": "int",
+    "markets": "list[str]",
+    "tier": "str?",
+}
+MARKET_FIELDS = {
+    "market": "str",
+    "currency": "str",
+    "monthly_price": "number",
+    "annual_price": "number",
+    "launched_on": "date",
+}
+OPTIONAL = {"tier"}  # may be absent, not only null
+
+# Every reason a line can be rejected for.
+REASONS = (
+    "not_utf8",
+    "not_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "unknown_event_type",
+    "unknown_device",
+    "unknown_plan",
+    "unknown_mode",
+    "unknown_status",
+    "unknown_channel",
+    "unknown_market",
+    "unknown_sentiment",
+    "unknown_tier",
+    "bad_timestamp",
+    "bad_date",
+    "before_market_launch",
+    "future_timestamp",
+    "negative_value",
+    "unknown_fixture",
+)
+# Reasons that may clear once reference data catches up; the rest are final.
+REPLAYABLE = frozenset({"unknown_fixture"})
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What validation needs to know of the reference data: the markets and their
+    launch dates. (Whether a playback's fixture is in the calendar is checked in Spark
+    by a join with silver.fixtures, so the calendar never has to fit in memory.)"""
+
+    market_launch: dict[str, dt.date]
+
+
+NOT_UTF8 = Rejected("not_utf8", "line is not valid UTF-8")
+
+
+def decode_line(raw: bytes) -> str | Rejected:
+    """Bytes of one line as text, or the not_utf8 rejection."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_UTF8
+
+
+def parse_object(line: str) -> dict[str, Any] | Rejected:
+    try:
+        value = json.loads(line)
+    except ValueError as err:
+        return Rejected("not_json", f"not JSON: {err.msg} at column {err.colno}")
+    if not isinstance(value, dict):
+        return Rejected("not_an_object", f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_ts(text: str) -> dt.datetime | None:
+    """ISO-8601 with an explicit offset, normalised to naive UTC; None if unparsable."""
+    if not text or len(text) < 20 or text[10] != "T":
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return None  # the contract says UTC; a bare local time is ambiguous
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _type_error(name: str, kind: str, value: Any) -> Rejected | None:
+    if value is None:
+        if kind.endswith("?"):
+            return None
+        return Rejected("missing_field", f"{name} is null")
+    base = kind.rstrip("?")
+    ok = {
+        "str": isinstance(value, str),
+        "ts": isinstance(value, str),
+        "date": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[base]
+    if not ok:
+        return Rejected("wrong_type", f"{name} should be {base}, got {type(value).__name__}")
+    return None
+
+
+def check_fields(record: dict[str, Any], fields: dict[str, str]) -> Rejected | None:
+    """Presence first (for every field), then types, so the reason does not depend on order."""
+    for name in fields:
+        if name not in record and name not in OPTIONAL:
+            return Rejected("missing_field", f"{name} is missing")
+    for name, kind in fields.items():
+        problem = _type_error(name, kind, record.get(name))
+        if problem:
+            return problem
+    return None
+
+
+def _check_ts(record: dict, name: str, landing_date: dt.date | None) -> dt.datetime | Rejected:
+    value = record.get(name)
+    ts = parse_ts(value) if value is not None else None
+    if ts is None:
+        return Rejected("bad_timestamp", f"{name} {value!r} is not ISO-8601 UTC")
+    if landing_date is not None and ts.date() > landing_date + dt.timedelta(days=1):
+        return Rejected(
+            "future_timestamp", f"{name} {value} is more than a day after landing {landing_date}"
+        )
+    return ts
+
+
+def _check_market(record: dict, ts: dt.datetime, ref: Reference) -> Rejected | None:
+    market = record["market"]
+    launched = ref.market_launch.get(market)
+    if launched is None:
+        return Rejected("unknown_market", f"market {market!r} is not in the markets reference")
+    if ts.date() < launched:
+        return Rejected(
+            "before_market_launch", f"{ts.date()} is before {market} launched on {launched}"
+        )
+    return None
+
+
+def _enum(record: dict, name: str, allowed: frozenset[str], reason: str) -> Rejected | None:
+    value = record.get(name)
+    if value not in allowed:
+        return Rejected(reason, f"{name} {value!r} is not one of {sorted(allowed)}")
+    return None
+
+
+def validate_event(line: str, landing_date: dt.date | None, ref: Reference) -> dict | Rejected:
+    """One product-event line -> a typed record (timestamps as naive UTC) or a rejection."""
+    record = parse_object(line)
+    if isinstance(record, Rejected):
+        return record
+    problem = check_fields(record, ENVELOPE)
+    if problem:
+        return problem
+    event_type = record["event_type"]
+    fields = EVENT_FIELDS.get(event_type)
+    if fields is None:
+        return Rejected("unknown_event_type", f"event_type {event_type!r} is not in the contract")
+    problem = check_fields(record, fields)
+    if problem:
+        return problem
+    ts = _check_ts(record, "ts", landing_date)
+    if isinstance(ts, Rejected):
+        return ts
+    problem = _check_market(record, ts, ref)
+    if problem:
+        return problem
+    out = {k: record.get(k) for k in (*ENVELOPE, *fields)}
+    out["ts"] = ts
+    problem = _TYPE_RULES[event_type](record, out, ref)
+    return problem or out
+
+
+def _signup(record: dict, out: dict, ref: Reference) -> Rejected | None:
+    return (
+        _enum(record, "plan", PLANS, "unknown_plan")
+        or _enum(record, "device", DEVICES, "unknown_device")
+        or _enum(record, "acquisition_channel", CHANNELS, "unknown_channel")
+        or _non_negative(record, "price")
+    )
+
+
+def _cancel(record: dict, out: dict, ref: Reference) -> Rejected | None:
+    if record.get("effective_at") is not None:
+        effective = _check_ts(record, "effective_at", None)
+        if isinstance(effective, Rejected):
+            return effective
+        out["effective_at"] = effective
+    return None
+
+
+def _payment(record: dict, out: dict, ref: Reference) -> Rejected | None:
+    return _enum(record, "status", PAYMENT_STATUSES, "unknown_status") or _non_negative(
+        record, "amount"
+    )
+
+
+def _playback(record: dict, out: dict, ref: Reference) -> Rejected | None:
+    return (
+        _enum(record, "device", DEVICES, "unknown_device")
+        or _enum(record, "mode", MODES, "unknown_mode")
+        or _non_negative(record, "watch_seconds")
+        or _non_negative(record, "buffering_seconds")
+    )
+
+
+def _app_open(record: dict, out: dict, ref: Reference) -> Rejected | None:
+    return _enum(record, "device", DEVICES, "unknown_device")
+
+
+_TYPE_RULES = {
+    "signup": _signup,
+    "cancel": _cancel,
+    "payment": _payment,
+    "playback": _playback,
+    "app_open": _app_open,
+}
+
+
+def _non_negative(record: dict, name: str) -> Rejected | None:
+    if record[name] < 0:
+        return Rejected("negative_value", f"{name} is negative ({record[name]})")
+    return None
+
+
+def validate_social(line: str, landing_date: dt.date | None, ref: Reference) -> dict | Rejected:
+    record = parse_object(line)
+    if isinstance(record, Rejected):
+        return record
+    problem = check_fields(record, SOCIAL_FIELDS)
+    if problem:
+        return problem
+    ts = _check_ts(record, "ts", landing_date)
+    if isinstance(ts, Rejected):
+        return ts
+    if record["market"] not in ref.market_launch:
+        return Rejected(
+            "unknown_market", f"market {record['market']!r} is not in the markets reference"
+        )
+    out = {k: record[k] for k in SOCIAL_FIELDS}
+    out["ts"] = ts
+    return out
+
+
+def validate_label(line: str, landing_date: dt.date | None, ref: Reference) -> dict | Rejected:
+    record = parse_object(line)
+    if isinstance(record, Rejected):
+        return record
+    problem = check_fields(record, LABEL_FIELDS) or _enum(
+        record, "sentiment", SENTIMENTS, "unknown_sentiment"
+    )
+    return problem or {k: record[k] for k in LABEL_FIELDS}
+
+
+def validate_fixture(line: str, landing_date: dt.date | None, ref: Reference) -> dict | Rejected:
+    record = parse_object(line)
+    if isinstance(record, Rejected):
+        return record
+    problem = check_fields(record, FIXTURE_FIELDS)
+    if problem:
+        return problem
+    kickoff = _check_ts(record, "kickoff", None)
+    if isinstance(kickoff, Rejected):
+        return kickoff
+    if record.get("tier") is not None and record["tier"] not in ("marquee", "standard"):
+        return Rejected("unknown_tier", f"tier {record['tier']!r} is not marquee or standard")
+    if record["duration_minutes"] < 0:
+        return Rejected("negative_value", "duration_minutes is negative")
+    out = {k: record.get(k) for k in FIXTURE_FIELDS}
+    out["kickoff"] = kickoff
+    out["tier"] = record.get("tier") or "standard"
+    return out
+
+
+def validate_market(line: str, landing_date: dt.date | None, ref: Reference) -> dict | Rejected:
+    record = parse_object(line)
+    if isinstance(record, Rejected):
+        return record
+    problem = check_fields(record, MARKET_FIELDS)
+    if problem:
+        return problem
+    try:
+        launched = dt.date.fromisoformat(record["launched_on"])
+    except ValueError:
+        return Rejected("bad_date", f"launched_on {record['launched_on']!r} is not YYYY-MM-DD")
+    problem = _non_negative(record, "monthly_price") or _non_negative(record, "annual_price")
+    if problem:
+        return problem
+    out = {k: record[k] for k in MARKET_FIELDS}
+    out["launched_on"] = launched
+    return out
+
+
+VALIDATORS = {
+    "events": validate_event,
+    "social": validate_social,
+    "labels": validate_label,
+    "fixtures": validate_fixture,
+    "markets": validate_market,
+}

@@ -1,0 +1,357 @@
+"""One ingest run: raw lines -> bronze -> validated -> silver and quarantine, with
+reconciliation. Every write is a Delta MERGE or an append of lines not yet landed,
+so a rerun (also after a crash part-way) converges on the same tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from fanbase.ingest.contract import REPLAYABLE, Reference
+from fanbase.ingest.parse import LINE_COLUMNS, flag_unknown_fixtures, read_lines, validate_lines
+from fanbase.ingest.silver import (
+    ACCEPTED,
+    classify_deliveries,
+    playback_sessions,
+    subscription_spells,
+    update_condition,
+)
+from fanbase.ingest.tables import (
+    ALL_TABLES,
+    BRONZE_LINES,
+    EVENTS,
+    FIXTURES,
+    INGEST_RUNS,
+    MARKETS,
+    PLAYBACK,
+    QUARANTINE,
+    SILVER_BY_SOURCE,
+    SUBSCRIPTIONS,
+    TableSpec,
+)
+from fanbase.lakehouse import Lakehouse
+
+log = logging.getLogger(__name__)
+
+# Reference first: validation of events needs markets, the fixture check needs fixtures.
+SOURCES = ("markets", "fixtures", "events", "social", "labels")
+# Reference data: the newest delivery of a key wins. Facts: the first delivery wins.
+PREFER_LATEST = {"markets", "fixtures"}
+
+
+class ReconciliationError(Exception):
+    """Lines read do not equal accepted + duplicates + quarantined."""
+
+
+@dataclass
+class SourceCounts:
+    source: str
+    lines_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    new_lines: int = 0
+    changed: int = 0
+    silver_version: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconciled(self) -> bool:
+        return self.lines_read == self.accepted + self.duplicates + self.quarantined
+
+
+class IngestRun:
+    def __init__(
+        self,
+        lake: Lakehouse,
+        raw_root: str,
+        run_id: str,
+        landing_dates: list[dt.date] | None,
+        from_bronze: bool = False,
+    ):
+        self.lake = lake
+        self.spark = lake.spark
+        self.raw_root = raw_root
+        self.run_id = run_id
+        self.landing_dates = landing_dates
+        self.from_bronze = from_bronze
+        self.started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.counts: list[SourceCounts] = []
+
+    # ---- the run -----------------------------------------------------------
+    def run(self) -> list[SourceCounts]:
+        for spec in ALL_TABLES:
+            self.lake.create(
+                spec.name,
+                spec.schema,
+                spec.comment,
+                spec.partition_by,
+                spec.constraints,
+                spec.properties(),
+            )
+        reference: Reference | None = None
+        for source in SOURCES:
+            if source == "events":
+                reference = self._reference()
+            self.counts.append(self._ingest_source(source, reference))
+        self.counts.append(self._replay_quarantine(reference))
+        self._log_run()
+        broken = [c for c in self.counts if not c.reconciled]
+        if broken:
+            raise ReconciliationError(
+                "; ".join(
+                    f"{c.source}: read {c.lines_read} != accepted {c.accepted} + duplicates "
+                    f"{c.duplicates} + quarantined {c.quarantined}"
+                    for c in broken
+                )
+            )
+        return self.counts
+
+    def _reference(self) -> Reference:
+        markets = self.lake.read(MARKETS.name).select("market", "launched_on").collect()
+        return Reference(market_launch={r.market: r.launched_on for r in markets})
+
+    # ---- one source --------------------------------------------------------
+    def _lines(self, source: str) -> DataFrame:
+        if self.from_bronze:
+            lines = self.lake.read(BRONZE_LINES.name).where(F.col("source") == source)
+            if self.landing_dates is not None and source in ("events", "social"):
+                lines = lines.where(F.col("landing_date").isin(self.landing_dates))
+            return lines.select(*LINE_COLUMNS)
+        return read_lines(self.spark, self.raw_root, source, self.landing_dates)
+
+    def _ingest_source(self, source: str, reference: Reference | None) -> SourceCounts:
+        counts = SourceCounts(source)
+        lines = self._lines(source).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            counts.lines_read = lines.count()
+            if not self.from_bronze:
+                counts.new_lines = self._land_bronze(source, lines)
+            reference = reference or Reference(market_launch={})
+            parsed = validate_lines(lines, source, reference)
+            if source == "events":
+                parsed = flag_unknown_fixtures(parsed, self.lake.read(FIXTURES.name))
+            parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                self._load_parsed(source, parsed, counts)
+            finally:
+                parsed.unpersist()
+        finally:
+            lines.unpersist()
+        log.info(
+            "%s: read %d, accepted %d, duplicates %d, quarantined %d %s",
+            source,
+            counts.lines_read,
+            counts.accepted,
+            counts.duplicates,
+            counts.quarantined,
+            counts.reasons,
+        )
+        return counts
+
+    def _land_bronze(self, source: str, lines: DataFrame) -> int:
+        """Append the lines of files bronze has not seen; bronze is never rewritten."""
+        landed = self.lake.read(BRONZE_LINES.name).where(F.col("source") == source)
+        landed_files = landed.select("source_file").distinct()
+        new = lines.join(landed_files, "source_file", "left_anti")
+        new = new.select(
+            F.lit(source).alias("source"),
+            *LINE_COLUMNS,
+            F.lit(self.run_id).alias("ingest_run_id"),
+            F.lit(self.started_at).cast("timestamp").alias("ingested_at"),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            count = new.count()
+            if count:
+                self.lake.append(BRONZE_LINES.name, new.select(*BRONZE_LINES.columns))
+        finally:
+            new.unpersist()
+        return count
+
+    def _load_parsed(self, source: str, parsed: DataFrame, counts: SourceCounts) -> None:
+        spec = SILVER_BY_SOURCE[source]
+        rejected = parsed.where(F.col("reject_reason").isNotNull())
+        valid = parsed.where(F.col("reject_reason").isNull())
+
+        reasons = rejected.groupBy("reject_reason").count().collect()
+        counts.reasons = {r["reject_reason"]: r["count"] for r in reasons}
+        counts.quarantined = sum(counts.reasons.values())
+        self._quarantine(source, rejected)
+
+        key = spec.keys[0]
+        silver = self._with_derived(spec, valid)
+        partitions = self._partitions(spec, silver)
+        existing = self.lake.read(spec.name)
+        if partitions is not None:
+            existing = existing.where(_in_partitions(spec, partitions, alias=None))
+        partition_filter = None if partitions is None else _in_partitions(spec, partitions, "t")
+        prefer_latest = source in PREFER_LATEST
+        classified = classify_deliveries(silver, existing, key, prefer_latest).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        try:
+            tally = classified.groupBy("_status", "_changed").count().collect()
+            counts.accepted = sum(r["count"] for r in tally if r["_status"] == ACCEPTED)
+            counts.changed = sum(r["count"] for r in tally if r["_changed"])
+            counts.duplicates = sum(r["count"] for r in tally if r["_status"] != ACCEPTED)
+            # Checkpointed: Delta re-caches plans that read the target after the MERGE,
+            # which would re-classify these rows against the merged table.
+            changed = classified.where("_changed").select(*spec.columns).localCheckpoint()
+            if counts.changed:
+                result = self.lake.merge(
+                    spec.name,
+                    changed,
+                    list(spec.keys),
+                    update_condition=update_condition(prefer_latest),
+                    partition_filter=partition_filter,
+                )
+                counts.silver_version = result.version
+            else:
+                counts.silver_version = self.lake.version(spec.name)
+            self._resolve_quarantine(valid)
+            if source == "events" and counts.changed:
+                self._derive_from_events(changed)
+        finally:
+            classified.unpersist()
+
+    @staticmethod
+    def _with_derived(spec: TableSpec, valid: DataFrame) -> DataFrame:
+        if "event_date" in spec.columns:
+            valid = valid.withColumn("event_date", F.to_date("ts"))
+        if "post_date" in spec.columns:
+            valid = valid.withColumn("post_date", F.to_date("ts"))
+        return valid.select(*spec.columns)
+
+    @staticmethod
+    def _partitions(spec: TableSpec, rows: DataFrame) -> list[dt.date] | None:
+        """The date partitions a batch touches (late events included), to prune MERGEs."""
+        if not spec.partition_by:
+            return None
+        return sorted(r[0] for r in rows.select(spec.partition_by[0]).distinct().collect())
+
+    # ---- quarantine --------------------------------------------------------
+    def _quarantine(self, source: str, rejected: DataFrame) -> None:
+        rows = rejected.select(
+            F.lit(source).alias("source"),
+            "landing_date",
+            "source_file",
+            "line_number",
+            "line",
+            F.col("reject_reason").alias("reason"),
+            F.col("reject_detail").alias("detail"),
+            F.col("reject_reason").isin(sorted(REPLAYABLE)).alias("replayable"),
+            F.lit(self.run_id).alias("run_id"),
+            F.lit(self.started_at).cast("timestamp").alias("quarantined_at"),
+            F.lit(None).cast("string").alias("resolved_run_id"),
+        )
+        # Insert-only on the line: a rerun keeps the first quarantine record of a line.
+        self.lake.merge(
+            QUARANTINE.name,
+            rows,
+            list(QUARANTINE.keys),
+            update=False,
+            partition_filter=f"t.source = '{source}'",
+        )
+
+    def _resolve_quarantine(self, valid: DataFrame) -> None:
+        """Lines quarantined earlier that validate now (the calendar caught up)."""
+        waiting = (
+            self.lake.read(QUARANTINE.name)
+            .where(F.col("replayable") & F.col("resolved_run_id").isNull())
+            .select("source_file", "line_number")
+        )
+        if waiting.isEmpty():
+            return
+        cleared = valid.select("source_file", "line_number").join(
+            waiting, ["source_file", "line_number"], "left_semi"
+        )
+        self.lake.merge(
+            QUARANTINE.name,
+            cleared,
+            list(QUARANTINE.keys),
+            insert=False,
+            set_on_match={"resolved_run_id": f"'{self.run_id}'"},
+            update_condition="t.resolved_run_id IS NULL",
+        )
+
+    def _replay_quarantine(self, reference: Reference | None) -> SourceCounts:
+        """Re-validate replayable quarantined lines that this run's dates did not cover."""
+        waiting = self.lake.read(QUARANTINE.name).where(
+            F.col("replayable") & F.col("resolved_run_id").isNull() & (F.col("source") == "events")
+        )
+        counts = SourceCounts("quarantine_replay")
+        lines = waiting.select(*LINE_COLUMNS[:-1], F.lit(True).alias("valid_utf8")).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        try:
+            counts.lines_read = lines.count()
+            if counts.lines_read:
+                parsed = flag_unknown_fixtures(
+                    validate_lines(lines, "events", reference or Reference({})),
+                    self.lake.read(FIXTURES.name),
+                ).persist(StorageLevel.MEMORY_AND_DISK)
+                try:
+                    self._load_parsed("events", parsed, counts)
+                finally:
+                    parsed.unpersist()
+        finally:
+            lines.unpersist()
+        return counts
+
+    # ---- derived silver ----------------------------------------------------
+    def _derive_from_events(self, changed: DataFrame) -> None:
+        """Refresh playback sessions and the spells of users whose events changed."""
+        playbacks = changed.where(F.col("event_type") == "playback")
+        sessions = playback_sessions(playbacks, self.lake.read(FIXTURES.name))
+        self.lake.merge(
+            PLAYBACK.name,
+            sessions,
+            list(PLAYBACK.keys),
+            partition_filter=_in_partitions(PLAYBACK, self._partitions(PLAYBACK, sessions), "t"),
+        )
+        users = (
+            changed.where(F.col("event_type").isin("signup", "cancel", "payment"))
+            .select("user_id")
+            .distinct()
+        )
+        history = self.lake.read(EVENTS.name).join(users, "user_id", "left_semi")
+        self.lake.merge(SUBSCRIPTIONS.name, subscription_spells(history), list(SUBSCRIPTIONS.keys))
+
+    # ---- run log -----------------------------------------------------------
+    def _log_run(self) -> None:
+        finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        if self.landing_dates:
+            first, last = min(self.landing_dates), max(self.landing_dates)
+            dates = f"{first}..{last} ({len(self.landing_dates)} dates)"
+        else:
+            dates = "all"
+        rows = [
+            (
+                self.run_id,
+                c.source,
+                dates,
+                c.lines_read,
+                c.accepted,
+                c.duplicates,
+                c.quarantined,
+                c.reconciled,
+                c.silver_version,
+                self.started_at,
+                finished,
+            )
+            for c in self.counts
+        ]
+        self.lake.append(INGEST_RUNS.name, self.spark.createDataFrame(rows, INGEST_RUNS.schema))
+
+
+def _in_partitions(spec: TableSpec, dates: list[dt.date], alias: str | None) -> str:
+    column = f"{alias}.{spec.partition_by[0]}" if alias else spec.partition_by[0]
+    if not dates:
+        return "false"
+    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
+    return f"{column} IN ({listed})"

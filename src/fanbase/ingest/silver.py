@@ -1,0 +1,161 @@
+"""Silver transformations: which delivery of a record wins, subscription spells and
+playback sessions. DataFrames in, DataFrames out; no I/O."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+ACCEPTED, DUPLICATE = "accepted", "duplicate"
+
+
+def _epoch() -> F.Column:
+    # Stands in for the null landing date of reference files when ordering deliveries.
+    return F.lit("1970-01-01").cast("date")
+
+
+def _delivery(landing: str, source_file: str, line_number: str) -> F.Column:
+    """Delivery order of a line: landing date, then file, then line number."""
+    return F.struct(
+        F.coalesce(F.col(landing), _epoch()).alias("landing"),
+        F.col(source_file).alias("file"),
+        F.col(line_number).alias("line"),
+    )
+
+
+def classify_deliveries(
+    valid: DataFrame, existing: DataFrame, key: str, prefer_latest: bool = False
+) -> DataFrame:
+    """Mark each valid line ``accepted`` (the delivery silver keeps) or ``duplicate``.
+
+    For events the earliest delivery wins (so the outcome does not depend on the order
+    landing dates are processed in); for reference data the latest wins (a calendar
+    update replaces the old row). ``existing`` holds silver's current key and line
+    columns. Adds ``_status`` and ``_changed`` (accepted and not already in silver as
+    this very line).
+    """
+    direction = F.desc if prefer_latest else F.asc
+    rank = Window.partitionBy(key).orderBy(
+        direction(F.coalesce("landing_date", _epoch())),
+        direction("source_file"),
+        direction("line_number"),
+    )
+    ranked = valid.withColumn("_rank", F.row_number().over(rank))
+    current = existing.select(
+        F.col(key).alias("_key"),
+        F.coalesce("landing_date", _epoch()).alias("_t_landing"),
+        F.col("source_file").alias("_t_file"),
+        F.col("line_number").alias("_t_line"),
+    )
+    joined = ranked.join(current, ranked[key] == current["_key"], "left")
+    mine = _delivery("landing_date", "source_file", "line_number")
+    theirs = _delivery("_t_landing", "_t_file", "_t_line")
+    better = (mine > theirs) if prefer_latest else (mine < theirs)
+    same = mine == theirs
+    first_in_batch = F.col("_rank") == 1
+    accepted = first_in_batch & (F.col("_key").isNull() | same | better)
+    changed = first_in_batch & (F.col("_key").isNull() | better)
+    return joined.select(
+        *valid.columns,
+        F.when(accepted, ACCEPTED).otherwise(DUPLICATE).alias("_status"),
+        F.coalesce(changed, F.lit(False)).alias("_changed"),
+    )
+
+
+def update_condition(prefer_latest: bool = False) -> str:
+    """SQL for MERGE: replace a silver row only with a delivery that should win."""
+    mine = "struct(coalesce(s.landing_date, DATE'1970-01-01'), s.source_file, s.line_number)"
+    theirs = "struct(coalesce(t.landing_date, DATE'1970-01-01'), t.source_file, t.line_number)"
+    return f"{mine} {'>' if prefer_latest else '<'} {theirs}"
+
+
+def playback_sessions(playbacks: DataFrame, fixtures: DataFrame) -> DataFrame:
+    """Playback events with their fixture's sport, competition, tier and kickoff."""
+    calendar = fixtures.select(
+        F.col("fixture_id").alias("_fixture"), "sport", "competition", "tier", "kickoff"
+    )
+    joined = playbacks.join(calendar, playbacks["fixture_id"] == calendar["_fixture"], "left")
+    return joined.select(
+        "event_id",
+        "session_id",
+        "user_id",
+        "market",
+        "ts",
+        "event_date",
+        "device",
+        "mode",
+        "watch_seconds",
+        "buffering_seconds",
+        "fixture_id",
+        "sport",
+        "competition",
+        "tier",
+        "kickoff",
+    )
+
+
+def subscription_spells(events: DataFrame) -> DataFrame:
+    """One row per subscription_id from its signup, cancel and payment events.
+
+    A spell without a signup was first observed mid-way (left-truncated); a spell
+    without a cancel is still running (censored). Several spells per user are
+    numbered in order (win-backs).
+    """
+    subscribed = events.where(F.col("subscription_id").isNotNull())
+    by_sub = Window.partitionBy("subscription_id").orderBy("ts", "event_id")
+    first_signup = (
+        subscribed.where(F.col("event_type") == "signup")
+        .withColumn("_n", F.row_number().over(by_sub))
+        .where("_n = 1")
+        .select(
+            "subscription_id",
+            "plan",
+            "price",
+            "currency",
+            "device",
+            "acquisition_channel",
+            "promo_code",
+            F.col("ts").alias("started_at"),
+        )
+    )
+    first_cancel = (
+        subscribed.where(F.col("event_type") == "cancel")
+        .withColumn("_n", F.row_number().over(by_sub))
+        .where("_n = 1")
+        .select(
+            "subscription_id",
+            F.col("ts").alias("cancelled_at"),
+            F.coalesce("effective_at", "ts").alias("ended_at"),
+            "cancel_reason",
+        )
+    )
+    seen = subscribed.groupBy("subscription_id").agg(
+        F.min_by("user_id", "ts").alias("user_id"),
+        F.min_by("market", "ts").alias("market"),
+        F.min("ts").alias("first_seen_at"),
+    )
+    spells = seen.join(first_signup, "subscription_id", "left").join(
+        first_cancel, "subscription_id", "left"
+    )
+    order = Window.partitionBy("user_id").orderBy(
+        F.coalesce("started_at", "first_seen_at"), "subscription_id"
+    )
+    return spells.select(
+        "subscription_id",
+        "user_id",
+        "market",
+        F.row_number().over(order).cast("int").alias("spell_number"),
+        "plan",
+        "price",
+        "currency",
+        "device",
+        "acquisition_channel",
+        "promo_code",
+        "started_at",
+        "cancelled_at",
+        "ended_at",
+        "cancel_reason",
+        F.col("cancelled_at").isNotNull().alias("churned"),
+        F.col("started_at").isNull().alias("left_truncated"),
+        "first_seen_at",
+    )
