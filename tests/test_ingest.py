@@ -316,3 +316,21 @@ def test_a_run_killed_mid_way_then_rerun_equals_an_uninterrupted_run(
     assert lake.read("silver.social_posts").count() == 0  # it really stopped part-way
     _ingest(spark, raw, root)
     assert _snapshot(lake) == full["snapshot"]
+
+
+def test_silver_is_readable_without_spark(full):
+    import duckdb
+    import polars as pl
+    from deltalake import DeltaTable
+
+    root = full["root"]
+    events = DeltaTable(str(root / "silver" / "events")).to_pyarrow_dataset()
+    query = "SELECT event_type, count(*) FROM events GROUP BY 1"
+    by_type = dict(duckdb.from_arrow(events).query("events", query).fetchall())
+    spark_counts = {
+        r.event_type: r["count"]
+        for r in full["lake"].read("silver.events").groupBy("event_type").count().collect()
+    }
+    assert by_type == spark_counts
+    spells = pl.read_delta(str(root / "silver" / "subscriptions"))
+    assert spells.height == full["lake"].read("silver.subscriptions").count()

@@ -108,11 +108,13 @@ class Lakehouse:
             ddl += f"\nPARTITIONED BY ({', '.join(parts)})"
         if comment:
             ddl += f"\nCOMMENT '{_quote(comment)}'"
-        if properties:
-            props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
-            ddl += f"\nTBLPROPERTIES ({props})"
+        # CHECK constraints go in with the CREATE (one commit) rather than one ALTER each.
+        props = dict(properties or {})
+        props.update({f"delta.constraints.{k.lower()}": v for k, v in (constraints or {}).items()})
+        if props:
+            listed = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in props.items())
+            ddl += f"\nTBLPROPERTIES ({listed})"
         self.spark.sql(ddl)
-        self._add_constraints(table, constraints or {})
         if self.settings.mode == "path":
             self._register(table)
 

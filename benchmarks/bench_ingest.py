@@ -1,0 +1,156 @@
+"""Ingest throughput against the raw-parse floor, in one process on the same landing days.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--raw DIR] [--users N --days D]
+
+The floor is the least any ingestion must do: ``spark.read.schema(...).json(...)`` of the
+same event and social folders written once to Delta. fanbase does the whole ingest run on
+top: bronze, validation of every rule, de-duplication MERGEs, quarantine, spells,
+reconciliation. Target (issue 4): fanbase at least 40 % of the floor's lines per second.
+Peak memory is sampled for the driver (the Python process and its JVM) every 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class PeakMemory:
+    """Peak RSS of this process and its children (the local-mode driver JVM)."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                rss = me.memory_info().rss + sum(
+                    c.memory_info().rss for c in me.children(recursive=True)
+                )
+            except psutil.Error:
+                rss = 0
+            self.peak = max(self.peak, rss)
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.peak = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._stop.clear()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _floor_schema(source: str):
+    """The explicit schema a bare reader would use: the contract's fields and types."""
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+    from fanbase.ingest.contract import ENVELOPE, EVENT_FIELDS, SOCIAL_FIELDS
+
+    kinds = {"int": LongType(), "number": DoubleType()}
+    fields: dict[str, object] = {}
+    specs = [ENVELOPE, *EVENT_FIELDS.values()] if source == "events" else [SOCIAL_FIELDS]
+    for spec in specs:
+        for name, kind in spec.items():
+            fields.setdefault(name, kinds.get(kind.rstrip("?"), StringType()))
+    return StructType([StructField(n, t) for n, t in fields.items()])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raw", help="raw root to ingest (default: generate the demo data)")
+    parser.add_argument("--users", type=int)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ingest.json"))
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fanbase-bench-ingest-"))
+    os.environ["FANBASE_HOME"] = str(work)
+    os.environ.setdefault("FANBASE_JARS_DIR", str(REPO / ".jars"))
+
+    from fanbase.config import load_settings
+    from fanbase.demo import generate
+    from fanbase.demo.settings import GeneratorSettings
+    from fanbase.ingest.load import IngestRun
+    from fanbase.lakehouse import Lakehouse
+    from fanbase.session import build_spark
+
+    raw = Path(args.raw) if args.raw else work / "raw"
+    if not args.raw:
+        updates = {k: v for k, v in (("users", args.users), ("days", args.days)) if v}
+        print(f"generating demo data into {raw} ...", flush=True)
+        generate(raw, GeneratorSettings().model_copy(update=updates))
+    summary = json.loads((raw / "_truth" / "summary.json").read_text())
+    lines = sum(summary["sources"][s]["lines_written"] for s in ("events", "social"))
+
+    settings = load_settings("local")
+    spark = build_spark(settings.spark, app_name="fanbase-bench-ingest")
+    spark.sparkContext.setLogLevel("ERROR")
+    results: dict[str, dict] = {}
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        for source in ("events", "social"):
+            frame = spark.read.schema(_floor_schema(source)).json(str(raw / source))
+            frame.write.format("delta").mode("overwrite").save(str(work / "floor" / source))
+        seconds = time.perf_counter() - started
+    results["floor"] = {
+        "seconds": seconds,
+        "lines_per_s": lines / seconds,
+        "peak_mb": memory.peak / 2**20,
+    }
+
+    lake = Lakehouse(spark, settings.lakehouse)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        counts = IngestRun(lake, str(raw), "bench", None).run()
+        seconds = time.perf_counter() - started
+    results["fanbase"] = {
+        "seconds": seconds,
+        "lines_per_s": lines / seconds,
+        "peak_mb": memory.peak / 2**20,
+    }
+    assert all(c.reconciled for c in counts)
+
+    ratio = results["fanbase"]["lines_per_s"] / results["floor"]["lines_per_s"]
+    report = {
+        "benchmark": "ingest",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+        },
+        "raw_lines_events_and_social": lines,
+        "results": results,
+        "ratio_fanbase_to_floor": ratio,
+        "target_ratio": 0.40,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"{'':10}{'seconds':>10}{'lines/s':>12}{'peak MB':>10}")
+    for name, row in results.items():
+        print(f"{name:10}{row['seconds']:>10.1f}{row['lines_per_s']:>12.0f}{row['peak_mb']:>10.0f}")
+    print(f"fanbase / floor throughput: {ratio:.2f} (target >= 0.40); lines: {lines}")
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
