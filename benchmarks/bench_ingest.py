@@ -89,7 +89,10 @@ def main() -> int:
     from fanbase.demo.settings import GeneratorSettings
     from fanbase.ingest.load import IngestRun
     from fanbase.lakehouse import Lakehouse
+    from fanbase.logs import configure_logging
     from fanbase.session import build_spark
+
+    configure_logging("INFO")
 
     raw = Path(args.raw) if args.raw else work / "raw"
     if not args.raw:

@@ -53,13 +53,22 @@ def _child(ctx: JobContext, job: str) -> JobContext:
     return child
 
 
+def format_summary(rows: list[dict]) -> str:
+    """The table printed at the end of a pipeline run."""
+    lines = [f"{'step':<12}{'rows in':>12}{'rows out':>12}{'seconds':>10}  status"]
+    for row in rows:
+        rows_in = row.get("rows_in", "")
+        rows_out = row.get("rows_out", "")
+        lines.append(f"{row['step']:<12}{rows_in!s:>12}{rows_out!s:>12}{row['seconds']:>10.1f}  ok")
+    return "\n".join(lines)
+
+
 def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     summary: list[dict] = []
     if not args.no_generate and not _has_raw_data(ctx.config.raw.root):
         _step(ctx, "generate", [], summary)
     _step(ctx, "ingest", [], summary)
-    for row in summary:
-        ctx.log.info("summary %s", row)
+    print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 
 

@@ -62,3 +62,19 @@ def test_each_job_file_runs_as_a_script():
         )
         assert out.returncode == 0, out.stderr
         assert "--set KEY=VALUE" in out.stdout
+
+
+def test_pipeline_summary_table():
+    from fanbase.jobs.run import format_summary
+
+    table = format_summary(
+        [
+            {"step": "generate", "rows_out": 1200, "seconds": 2.04},
+            {"step": "ingest", "rows_in": 1200, "rows_out": 1100, "seconds": 30.0},
+        ]
+    )
+    assert table.splitlines() == [
+        "step             rows in    rows out   seconds  status",
+        "generate" + " " * 24 + "1200       2.0  ok",
+        "ingest" + " " * 14 + "1200        1100      30.0  ok",
+    ]

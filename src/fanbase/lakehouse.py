@@ -182,10 +182,13 @@ class Lakehouse:
         (``update``), only where ``update_condition`` holds, or only the columns of
         ``set_on_match``. ``partition_filter`` (SQL on ``t``) prunes the files read.
         """
+        target = self.delta(table)
+        if insert and self._is_empty(target):
+            # Nothing to match against: an append does the same in one pass.
+            return self._append_counted(table, df, target)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if partition_filter:
             condition = f"({partition_filter}) AND {condition}"
-        target = self.delta(table)
         before = int(target.history(1).select("version").first()[0])
         builder = target.alias("t").merge(df.alias("s"), condition)
         if set_on_match:
@@ -205,7 +208,27 @@ class Lakehouse:
             version=int(last["version"]),
         )
 
+    @staticmethod
+    def _is_empty(target) -> bool:
+        return int(target.detail().select("numFiles").first()[0]) == 0
+
+    def _append_counted(self, table: str, df, target) -> MergeResult:
+        before = int(target.history(1).select("version").first()[0])
+        self.append(table, df)
+        last = target.history(1).collect()[0]
+        if int(last["version"]) == before:
+            return MergeResult(inserted=0, updated=0, version=before)
+        metrics = last["operationMetrics"] or {}
+        return MergeResult(
+            inserted=int(metrics.get("numOutputRows", 0)), updated=0, version=int(last["version"])
+        )
+
     def append(self, table: str, df) -> None:
+        """Append rows; a partitioned table gets one file per partition touched, not one
+        per task and partition (small files are what make Delta slow)."""
+        partitions = list(self.delta(table).detail().select("partitionColumns").first()[0])
+        if partitions:
+            df = df.repartition(*partitions)
         writer = df.write.format("delta").mode("append")
         if self.settings.mode == "catalog":
             writer.saveAsTable(self.name(table))

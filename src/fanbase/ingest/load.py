@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -42,6 +44,14 @@ log = logging.getLogger(__name__)
 SOURCES = ("markets", "fixtures", "events", "social", "labels")
 # Reference data: the newest delivery of a key wins. Facts: the first delivery wins.
 PREFER_LATEST = {"markets", "fixtures"}
+
+
+@contextmanager
+def _phase(source: str, name: str):
+    """Log how long a phase of a source took: where an ingest run spends its time."""
+    started = time.perf_counter()
+    yield
+    log.info("%s: %s %.1fs", source, name, time.perf_counter() - started)
 
 
 class ReconciliationError(Exception):
@@ -129,9 +139,11 @@ class IngestRun:
         counts = SourceCounts(source)
         lines = self._lines(source).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            counts.lines_read = lines.count()
+            with _phase(source, "read"):
+                counts.lines_read = lines.count()
             if not self.from_bronze:
-                counts.new_lines = self._land_bronze(source, lines)
+                with _phase(source, "bronze"):
+                    counts.new_lines = self._land_bronze(source, lines)
             reference = reference or Reference(market_launch={})
             parsed = validate_lines(lines, source, reference)
             if source == "events":
@@ -178,10 +190,12 @@ class IngestRun:
         rejected = parsed.where(F.col("reject_reason").isNotNull())
         valid = parsed.where(F.col("reject_reason").isNull())
 
-        reasons = rejected.groupBy("reject_reason").count().collect()
+        with _phase(source, "validate"):
+            reasons = rejected.groupBy("reject_reason").count().collect()
         counts.reasons = {r["reject_reason"]: r["count"] for r in reasons}
         counts.quarantined = sum(counts.reasons.values())
-        self._quarantine(source, rejected)
+        with _phase(source, "quarantine"):
+            self._quarantine(source, rejected)
 
         key = spec.keys[0]
         silver = self._with_derived(spec, valid)
@@ -195,27 +209,28 @@ class IngestRun:
             StorageLevel.MEMORY_AND_DISK
         )
         try:
-            tally = classified.groupBy("_status", "_changed").count().collect()
+            with _phase(source, "classify"):
+                tally = classified.groupBy("_status", "_changed").count().collect()
             counts.accepted = sum(r["count"] for r in tally if r["_status"] == ACCEPTED)
             counts.changed = sum(r["count"] for r in tally if r["_changed"])
             counts.duplicates = sum(r["count"] for r in tally if r["_status"] != ACCEPTED)
             # Checkpointed: Delta re-caches plans that read the target after the MERGE,
             # which would re-classify these rows against the merged table.
             changed = classified.where("_changed").select(*spec.columns).localCheckpoint()
+            counts.silver_version = self.lake.version(spec.name)
             if counts.changed:
-                result = self.lake.merge(
-                    spec.name,
-                    changed,
-                    list(spec.keys),
-                    update_condition=update_condition(prefer_latest),
-                    partition_filter=partition_filter,
-                )
-                counts.silver_version = result.version
-            else:
-                counts.silver_version = self.lake.version(spec.name)
+                with _phase(source, "merge"):
+                    counts.silver_version = self.lake.merge(
+                        spec.name,
+                        changed,
+                        list(spec.keys),
+                        update_condition=update_condition(prefer_latest),
+                        partition_filter=partition_filter,
+                    ).version
             self._resolve_quarantine(valid)
             if source == "events" and counts.changed:
-                self._derive_from_events(changed)
+                with _phase(source, "spells and sessions"):
+                    self._derive_from_events(changed)
         finally:
             classified.unpersist()
 
