@@ -8,11 +8,9 @@ import json
 import pytest
 
 from fanbase.ingest.contract import (
-    NOT_UTF8,
     REASONS,
     Reference,
     Rejected,
-    decode_line,
     parse_ts,
     validate_event,
     validate_fixture,
@@ -128,7 +126,7 @@ def test_a_day_late_boundary_and_late_events_are_valid():
     assert not isinstance(late, Rejected)
 
 
-def test_payment_status_and_utf8():
+def test_payment_status():
     payment = {
         "event_id": "e4",
         "event_type": "payment",
@@ -141,8 +139,6 @@ def test_payment_status_and_utf8():
         "status": "pending",
     }
     assert _reason(validate_event(json.dumps(payment), LANDING, REF)) == "unknown_status"
-    assert decode_line(b'{"a": "caf\xc3\xa9"}') == '{"a": "café"}'
-    assert decode_line(b'{"a": "\xff\xfe"}') is NOT_UTF8
 
 
 def test_social_label_fixture_market():

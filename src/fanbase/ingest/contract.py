@@ -121,15 +121,8 @@ class Reference:
     market_launch: dict[str, dt.date]
 
 
+# Which lines are not UTF-8 is decided in Spark, on the raw bytes (fanbase.ingest.parse).
 NOT_UTF8 = Rejected("not_utf8", "line is not valid UTF-8")
-
-
-def decode_line(raw: bytes) -> str | Rejected:
-    """Bytes of one line as text, or the not_utf8 rejection."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return NOT_UTF8
 
 
 def parse_object(line: str) -> dict[str, Any] | Rejected:

@@ -1,7 +1,7 @@
 """Raw lines in, typed rows or rejections out: the Spark side of the contract.
 
-``read_lines`` turns a raw folder into (landing_date, source_file, line_number, line)
-rows; ``validate_lines`` applies the pure-Python validator of the source per
+``read_lines`` turns a raw folder into (landing_date, source_file, line_number, line,
+valid_utf8) rows; ``validate_lines`` applies the pure-Python validator of the source per
 partition (``mapInPandas``) with an explicit output schema; ``flag_unknown_fixtures``
 rejects playbacks whose fixture is not in the calendar, by a join.
 """
