@@ -94,6 +94,16 @@ def playback_sessions(playbacks: DataFrame, fixtures: DataFrame) -> DataFrame:
     )
 
 
+def _first_of_type(events: DataFrame, event_type: str) -> DataFrame:
+    """Each subscription's earliest event of one type."""
+    by_sub = Window.partitionBy("subscription_id").orderBy("ts", "event_id")
+    return (
+        events.where(F.col("event_type") == event_type)
+        .withColumn("_n", F.row_number().over(by_sub))
+        .where("_n = 1")
+    )
+
+
 def subscription_spells(events: DataFrame) -> DataFrame:
     """One row per subscription_id from its signup, cancel and payment events.
 
@@ -102,32 +112,21 @@ def subscription_spells(events: DataFrame) -> DataFrame:
     numbered in order (win-backs).
     """
     subscribed = events.where(F.col("subscription_id").isNotNull())
-    by_sub = Window.partitionBy("subscription_id").orderBy("ts", "event_id")
-    first_signup = (
-        subscribed.where(F.col("event_type") == "signup")
-        .withColumn("_n", F.row_number().over(by_sub))
-        .where("_n = 1")
-        .select(
-            "subscription_id",
-            "plan",
-            "price",
-            "currency",
-            "device",
-            "acquisition_channel",
-            "promo_code",
-            F.col("ts").alias("started_at"),
-        )
+    first_signup = _first_of_type(subscribed, "signup").select(
+        "subscription_id",
+        "plan",
+        "price",
+        "currency",
+        "device",
+        "acquisition_channel",
+        "promo_code",
+        F.col("ts").alias("started_at"),
     )
-    first_cancel = (
-        subscribed.where(F.col("event_type") == "cancel")
-        .withColumn("_n", F.row_number().over(by_sub))
-        .where("_n = 1")
-        .select(
-            "subscription_id",
-            F.col("ts").alias("cancelled_at"),
-            F.coalesce("effective_at", "ts").alias("ended_at"),
-            "cancel_reason",
-        )
+    first_cancel = _first_of_type(subscribed, "cancel").select(
+        "subscription_id",
+        F.col("ts").alias("cancelled_at"),
+        F.coalesce("effective_at", "ts").alias("ended_at"),
+        "cancel_reason",
     )
     seen = subscribed.groupBy("subscription_id").agg(
         F.min_by("user_id", "ts").alias("user_id"),
