@@ -11,6 +11,7 @@ that names the file, the dotted key and what was expected.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from fanbase.demo.settings import GeneratorSettings
+from fanbase.features.registry import GROUPS
 
 CONFIG_FILE = "fanbase.yml"
 ENVIRONMENTS = ("local", "emr", "databricks")
@@ -86,6 +88,23 @@ class MlflowSettings(_Strict):
     experiment: str = "fanbase"
 
 
+# One config block per feature group, each validated by the group's own Params model.
+FeatureGroupsSettings = create_model(
+    "FeatureGroupsSettings",
+    __base__=_Strict,
+    **{name: (module.Params, module.Params()) for name, module in GROUPS.items()},
+)
+
+
+class FeatureStoreSettings(_Strict):
+    # Earliest as-of date to snapshot; default: the day after the first day of data.
+    first_as_of: dt.date | None = None
+    # An incremental run computes up to this many as-of dates by direct window scans;
+    # users whose changes reach further back are rebuilt through the dense timeline.
+    incremental_max_dates: int = Field(default=14, ge=1)
+    groups: FeatureGroupsSettings = FeatureGroupsSettings()  # type: ignore[valid-type]
+
+
 class Settings(_Strict):
     env: str = "local"
     app: AppSettings = AppSettings()
@@ -94,6 +113,7 @@ class Settings(_Strict):
     raw: RawSettings = RawSettings()
     mlflow: MlflowSettings = MlflowSettings()
     generator: GeneratorSettings = GeneratorSettings()
+    features: FeatureStoreSettings = FeatureStoreSettings()
 
 
 @dataclass(frozen=True)

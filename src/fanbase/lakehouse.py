@@ -76,6 +76,18 @@ class Lakehouse:
             return DeltaTable.forPath(self.spark, self.location(table))
         return DeltaTable.forName(self.spark, self.name(table))
 
+    def changes(self, table: str, start: int, end: int):
+        """Rows changed in versions ``start..end`` (change data feed; ``_change_type``)."""
+        reader = (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", start)
+            .option("endingVersion", end)
+        )
+        if self.settings.mode == "path":
+            return reader.load(self.location(table))
+        return reader.table(self.name(table))
+
     def version(self, table: str) -> int:
         return int(self.delta(table).history(1).select("version").first()[0])
 
