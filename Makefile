@@ -37,6 +37,8 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_generator.py
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_features.py
 
 clean:
 	rm -rf $(VENV) .jars build dist *.egg-info lakehouse

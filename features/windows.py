@@ -244,7 +244,10 @@ def at_dates(
     if not aggregates or not dates:
         return _finish(spine, None, aggregates)
     lookback = lookback_days(aggregates)
-    candidates = F.array(*[F.lit(d).cast("date") for d in sorted(set(dates))])
+    ordered_dates = sorted(set(dates))
+    candidates = F.array(*[F.lit(d).cast("date") for d in ordered_dates])
+    # Only the lookback before the dates is read (partition pruning on the event date).
+    oldest = F.date_sub(F.lit(ordered_dates[0]).cast("date"), lookback)
     scope = spine.select(*KEYS)
     results = []
     for source_name, source in sources.items():
@@ -255,7 +258,8 @@ def at_dates(
             candidates,
             lambda d: (d > F.col("day")) & (d <= F.date_add(F.col("day"), lookback)),
         )
-        copied = source.select("*", F.explode(hits).alias("as_of_date")).join(
+        recent = source.where(F.col("day") >= oldest)
+        copied = recent.select("*", F.explode(hits).alias("as_of_date")).join(
             scope, KEYS, "left_semi"
         )
         in_window = {a.name: F.col("day") >= F.date_sub("as_of_date", a.window_days) for a in mine}

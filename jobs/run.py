@@ -68,6 +68,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     if not args.no_generate and not _has_raw_data(ctx.config.raw.root):
         _step(ctx, "generate", [], summary)
     _step(ctx, "ingest", [], summary)
+    _step(ctx, "features", [], summary)
     print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 

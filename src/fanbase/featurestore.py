@@ -271,13 +271,16 @@ class FeatureStore:
         frames = self.frames(inputs, spine)
         t0 = time.monotonic()
         log.info("computed %d rows in %.1fs", self._persisted[-1].count(), time.monotonic() - t0)
-        rows = 0
-        for table, df in frames.items():
+
+        def write(table: str) -> int:
             t0 = time.monotonic()
-            self._overwrite(table, df)
+            self._overwrite(table, frames[table])
             rows = self._rows_of_last_commit(table)
             log.info("%s: %d rows in %.1fs", table, rows, time.monotonic() - t0)
-        return BuildResult("full", first, last, rows * len(frames), 0, None, None, 0)
+            return rows
+
+        rows = sum(_in_parallel(write, list(frames)))
+        return BuildResult("full", first, last, rows, 0, None, None, 0)
 
     def _overwrite(self, table: str, df: DataFrame) -> None:
         df = df.withColumn(MONTH, F.expr(MONTH_OF))
@@ -343,8 +346,10 @@ class FeatureStore:
             F.explode(F.sequence("_from", F.lit(new_end).cast("date"))).alias("as_of_date"),
         )
         gone = span_rows.join(spine.select(*KEYS), KEYS, "left_anti")
-        written = deleted = 0
-        for g in self.groups:
+        gone = gone.persist()
+        self._persisted.append(gone)
+
+        def merge(g: FeatureGroup) -> tuple[int, int]:
             rows = None
             for p in parts:
                 rows = p[g.table] if rows is None else rows.unionByName(p[g.table])
@@ -353,9 +358,11 @@ class FeatureStore:
             source = rows.withColumn("_delete", F.lit(False)).unionByName(
                 gone.withColumn("_delete", F.lit(True)), allowMissingColumns=True
             )
-            result = self._merge(g, source, min(scope_from, new_from))
-            written += result[0]
-            deleted += result[1]
+            return self._merge(g, source, min(scope_from, new_from))
+
+        results = _in_parallel(merge, self.groups)
+        written = sum(r[0] for r in results)
+        deleted = sum(r[1] for r in results)
         dates = (new_end - scope_from).days + 1
         users = froms.count()
         froms.unpersist()
@@ -440,6 +447,15 @@ class FeatureStore:
             int(round(r.seconds)),
         )
         self.lake.append(BUILDS, self.spark.createDataFrame([row], BUILDS_SCHEMA))
+
+
+def _in_parallel(fn, items, workers: int = 3) -> list:
+    """Run Spark writes to different tables side by side: each MERGE or overwrite is
+    mostly fixed driver-side work (log replay, planning, commit) that overlaps well."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
 
 
 _SPELL_START_FIELDS = (
