@@ -79,9 +79,11 @@ def build(
         ]
         windowed = []
         for a in mine:
+            # Day d's totals sit on as-of date d+1, so W rows up to this one are the
+            # days A-W .. A-1.
             frame = (
                 f"OVER (PARTITION BY t.user_id ORDER BY t.as_of_date RANGE BETWEEN "
-                f"INTERVAL {a.window_days} DAY PRECEDING AND INTERVAL 1 DAY PRECEDING)"
+                f"INTERVAL {a.window_days - 1} DAY PRECEDING AND CURRENT ROW)"
             )
             if a.kind == "sum":
                 windowed.append(f"COALESCE(SUM(x_{a.name}) {frame}, 0) AS {a.name}")

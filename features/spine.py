@@ -59,27 +59,12 @@ def subscriber_spine(subscriptions: DataFrame, first: dt.date, last: dt.date) ->
         "*", F.explode(F.sequence(begin, ends)).alias("as_of_date")
     )
     midnight = F.col("as_of_date").cast("timestamp")
+    pending = F.col("cancelled_at").isNotNull() & (F.col("cancelled_at") < midnight)
     rows = exploded.where(
         (F.col("spell_started_at") < midnight)
         & (F.col("ended_at").isNull() | (F.col("ended_at") > midnight))
-    ).select(
-        "user_id",
-        "as_of_date",
-        "subscription_id",
-        "market",
-        "spell_number",
-        "plan",
-        "price",
-        "currency",
-        "acquisition_channel",
-        "promo_code",
-        "spell_started_at",
-        "left_truncated",
-        (F.col("cancelled_at").isNotNull() & (F.col("cancelled_at") < midnight)).alias(
-            "cancel_pending"
-        ),
-        "previous_spell_ended_at",
-    )
+    ).withColumn("cancel_pending", pending)
+    rows = rows.select(*SPINE_COLUMNS)
     # Overlapping spells of one user (a data fault) must not give two rows: keep the newest.
     newest = Window.partitionBy(*KEYS).orderBy(
         F.col("spell_started_at").desc(), F.col("subscription_id").desc()

@@ -21,7 +21,7 @@ def test_help_lists_every_job():
     out = subprocess.run([*FANBASE, "--help"], capture_output=True, text=True, check=True)
     for job in JOBS:
         assert f"    {job} " in out.stdout
-    assert {"run", "generate", "ingest", "smoke"} <= set(JOBS)
+    assert {"run", "generate", "ingest", "features", "smoke"} <= set(JOBS)
 
 
 def test_unknown_job_is_named():

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -217,24 +218,24 @@ class FeatureStore:
     def build(self, run_id: str, full: bool = False) -> BuildResult:
         started = time.monotonic()
         started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        self.create_tables()
-        versions = self.input_versions()
-        last = self.last_build()
-        reason = self._full_build_reason(last, versions) if not full else "asked for (--full)"
-        inputs = self._inputs(versions)
-        span = self.date_range(inputs)
-        if span is None:
-            raise ValueError("silver.events is empty: ingest some data first")
+        with _phase("prepare"):
+            self.create_tables()
+            versions = self.input_versions()
+            last = self.last_build()
+            reason = self._full_build_reason(last, versions) if not full else "asked for (--full)"
+            inputs = self._inputs(versions)
         if reason:
             log.info("full build: %s", reason)
+            with _phase("date range"):
+                span = self.date_range(inputs)
+            if span is None:
+                raise ValueError("silver.events is empty: ingest some data first")
             result = self._full(inputs, *span)
-        elif last["input_versions"] == json.dumps(versions, sort_keys=True) and (
-            last["last_as_of"] == span[1]
-        ):
+        elif last["input_versions"] == json.dumps(versions, sort_keys=True):
             log.info("nothing changed since build of %s: skipping", last["started_at"])
             result = BuildResult("skipped", last["first_as_of"], last["last_as_of"], 0, 0, 0, 0, 0)
         else:
-            result = self._incremental(inputs, last, versions, span)
+            result = self._incremental(inputs, last, versions)
         for frame in self._persisted:
             frame.unpersist()
         self._persisted.clear()
@@ -294,11 +295,13 @@ class FeatureStore:
         metrics = self.lake.delta(table).history(1).first()["operationMetrics"] or {}
         return int(metrics.get("numOutputRows", 0))
 
-    def _incremental(self, inputs, last: dict, versions, span) -> BuildResult:
-        first, new_end = span
-        old_end = last["last_as_of"]
+    def _incremental(self, inputs, last: dict, versions) -> BuildResult:
+        first, old_end = last["first_as_of"], last["last_as_of"]
         before = json.loads(last["input_versions"])
-        changed = self._changed_users(before, versions, first)
+        with _phase("changes"):
+            changed, newest_day = self._changed_users(before, versions, first)
+        # The store reaches the day after the newest event date seen (never backwards).
+        new_end = max(old_end, newest_day + dt.timedelta(days=1)) if newest_day else old_end
         # Every user on the spine gets the new as-of dates; changed users also get
         # their dates from the first one their changes reach.
         recent_from = new_end - dt.timedelta(days=self.settings.incremental_max_dates - 1)
@@ -326,9 +329,10 @@ class FeatureStore:
         scoped = spine.join(froms, "user_id").where(F.col("as_of_date") >= F.col("_from"))
         near = scoped.where(F.col("_from") >= F.lit(recent_from).cast("date")).drop("_from")
         far = scoped.where(F.col("_from") < F.lit(recent_from).cast("date")).drop("_from")
-        near_dates = [
-            r[0] for r in near.select("as_of_date").distinct().orderBy("as_of_date").collect()
-        ]
+        with _phase("scope"):
+            near_dates = [
+                r[0] for r in near.select("as_of_date").distinct().orderBy("as_of_date").collect()
+            ]
         parts = []
         if near_dates:
             parts.append(self.frames(inputs, near, dates=near_dates))
@@ -360,7 +364,8 @@ class FeatureStore:
             )
             return self._merge(g, source, min(scope_from, new_from))
 
-        results = _in_parallel(merge, self.groups)
+        with _phase(f"compute and merge {len(self.groups)} tables"):
+            results = _in_parallel(merge, self.groups)
         written = sum(r[0] for r in results)
         deleted = sum(r[1] for r in results)
         dates = (new_end - scope_from).days + 1
@@ -404,32 +409,52 @@ class FeatureStore:
         )
 
     def _changed_users(self, before: dict, versions: dict, first: dt.date):
-        """(user_id, from_date): the first as-of date each changed user's changes reach."""
+        """(user_id, from_date) for each changed user: the first as-of date its changes
+        reach; and the newest event date among the changed events (or None)."""
         parts = []
         for name, table in (("playback", INPUTS["playback"]), ("events", INPUTS["events"])):
             if versions[name] <= before[name]:
                 continue
             changes = self.lake.changes(table, before[name] + 1, versions[name])
-            if name == "events":
-                changes = changes.where(F.col("event_type") == "payment")
             parts.append(
-                changes.groupBy("user_id").agg(
-                    F.date_add(F.min("event_date"), 1).alias("from_date")
+                changes.select(
+                    "user_id",
+                    "event_date",
+                    F.lit(name).alias("_source"),
+                    "event_type" if name == "events" else F.lit("playback").alias("event_type"),
                 )
             )
         if versions["subscriptions"] > before["subscriptions"]:
-            parts.append(
-                _changed_spells(
-                    self.lake.read(INPUTS["subscriptions"], before["subscriptions"]),
-                    self.lake.read(INPUTS["subscriptions"], versions["subscriptions"]),
+            spells = _changed_spells(
+                self.lake.read(INPUTS["subscriptions"], before["subscriptions"]),
+                self.lake.read(INPUTS["subscriptions"], versions["subscriptions"]),
+            )
+        else:
+            spells = None
+        newest = None
+        users = []
+        if parts:
+            rows = parts[0]
+            for p in parts[1:]:
+                rows = rows.unionByName(p)
+            rows = rows.persist()
+            self._persisted.append(rows)
+            newest = rows.agg(F.max("event_date")).first()[0]
+            # Payments and playbacks feed the aggregates; other events only the spells.
+            relevant = rows.where(F.col("event_type").isin("playback", "payment"))
+            users.append(
+                relevant.groupBy("user_id").agg(
+                    F.date_add(F.min("event_date"), 1).alias("from_date")
                 )
             )
-        if not parts:
-            return None
-        out = parts[0]
-        for p in parts[1:]:
-            out = out.unionByName(p)
-        return out.groupBy("user_id").agg(F.min("from_date").alias("from_date"))
+        if spells is not None:
+            users.append(spells)
+        if not users:
+            return None, newest
+        out = users[0]
+        for u in users[1:]:
+            out = out.unionByName(u)
+        return out.groupBy("user_id").agg(F.min("from_date").alias("from_date")), newest
 
     def _record(self, run_id: str, r: BuildResult, versions: dict, started_at) -> None:
         row = (
@@ -447,6 +472,14 @@ class FeatureStore:
             int(round(r.seconds)),
         )
         self.lake.append(BUILDS, self.spark.createDataFrame([row], BUILDS_SCHEMA))
+
+
+@contextmanager
+def _phase(name: str):
+    """Log how long a phase of a build took."""
+    started = time.perf_counter()
+    yield
+    log.info("features: %s %.1fs", name, time.perf_counter() - started)
 
 
 def _in_parallel(fn, items, workers: int = 3) -> list:
