@@ -1,0 +1,276 @@
+"""The model catalog: models analysts declare in YAML, validated when it loads.
+
+The catalog files are listed in ``conf/models/catalog.yml`` (``files:``), so nothing is
+found by globbing. Each file holds ``models:``, a list of entries; an entry names its
+kind (a whitelist: churn, segmentation, survival, attribution, sentiment), its rows
+(the feature store, or any table or file with the label and feature columns named),
+its features (groups, ``group.feature`` or feature names), label, partitioning,
+algorithm and search grid, time-based split, promotion gates and output table.
+
+A mistake is one ``CatalogError`` naming the file, the entry and the key, with the
+allowed values or the nearest known name. Training itself is not here yet (issue 6):
+this module only turns YAML into validated, resolved entries.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+KINDS = ("churn", "segmentation", "survival", "attribution", "sentiment")
+
+# Algorithms each kind may use, and the metrics its promotion gates may name.
+ALGORITHMS = {
+    "churn": ("logistic_regression", "gbt", "random_forest"),
+    "segmentation": ("kmeans", "bisecting_kmeans", "gaussian_mixture"),
+    "survival": ("kaplan_meier", "cox", "weibull_aft", "log_logistic_aft"),
+    "attribution": ("touch", "poisson_lift"),
+    "sentiment": ("naive_bayes", "logistic_regression"),
+}
+METRICS = {
+    "churn": ("roc_auc", "pr_auc", "brier", "top_decile_lift"),
+    "segmentation": ("silhouette",),
+    "survival": ("concordance",),
+    "attribution": ("rank_correlation",),
+    "sentiment": ("accuracy", "macro_f1"),
+}
+# Metrics where lower is better: their gate is a maximum.
+LOWER_IS_BETTER = {"brier"}
+CATALOG_INDEX = "catalog.yml"
+
+
+class CatalogError(Exception):
+    """A catalog mistake, worded for the analyst who made it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TableSource(_Strict):
+    """Rows from any table instead of the feature store."""
+
+    table: str | None = None  # a catalog name, e.g. analytics.my_set
+    path: str | None = None  # a Delta folder, a Parquet or CSV file or folder
+    format: Literal["delta", "parquet", "csv"] = "delta"
+    label_column: str | None = None
+    feature_columns: list[str] = Field(min_length=1)
+    categorical_columns: list[str] = Field(default_factory=list)
+    time_column: str | None = None  # for the time-based split
+
+    @model_validator(mode="after")
+    def _one_location(self):
+        if (self.table is None) == (self.path is None):
+            raise ValueError("give exactly one of `table` or `path`")
+        unknown = set(self.categorical_columns) - set(self.feature_columns)
+        if unknown:
+            raise ValueError(f"categorical_columns not in feature_columns: {sorted(unknown)}")
+        return self
+
+
+class LabelSpec(_Strict):
+    horizon_days: int = Field(default=30, ge=1)
+    every_days: int = Field(default=7, ge=1)  # as-of dates of the training set
+    lookback_days: int = Field(default=1, ge=0)  # how stale a feature row may be
+
+
+class Algorithm(_Strict):
+    name: str
+    # Spark ML parameter name -> values to search; one model per combination.
+    grid: dict[str, list] = Field(default_factory=dict)
+
+
+class Split(_Strict):
+    # Train on earlier as-of dates, test on the last `test_days` of them.
+    test_days: int = Field(default=56, ge=1)
+
+
+class Gate(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self):
+        if self.min is None and self.max is None:
+            raise ValueError("a gate needs `min` or `max`")
+        return self
+
+
+class Entry(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: str
+    active: bool = True
+    description: str = ""
+    source: TableSource | None = None  # None: the feature store
+    features: list[str] = Field(default_factory=list)
+    label: LabelSpec = LabelSpec()
+    partition_by: list[str] = Field(default_factory=list)
+    algorithm: Algorithm
+    split: Split = Split()
+    gates: dict[str, Gate] = Field(default_factory=dict)
+    output: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+
+
+class CatalogFile(_Strict):
+    models: list[Entry] = Field(min_length=1)
+
+
+def load_catalog(conf_dir: Path | Traversable, known_features: dict[str, list[str]]) -> list:
+    """Every entry of the files ``conf/models/catalog.yml`` lists, validated and with
+    its features resolved to feature names. ``known_features``: group -> features."""
+    models_dir = conf_dir / "models"
+    index = _read_yaml(models_dir / CATALOG_INDEX)
+    files = index.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise CatalogError(f"{models_dir / CATALOG_INDEX}: `files` must list catalog files")
+    entries, seen = [], {}
+    for name in files:
+        path = models_dir / name
+        for entry in _load_file(path, known_features):
+            if entry.name in seen:
+                raise CatalogError(
+                    f"{path}: model '{entry.name}' is already declared in {seen[entry.name]}"
+                )
+            seen[entry.name] = path
+            entries.append(entry)
+    return entries
+
+
+def _read_yaml(path) -> dict:
+    if not path.is_file():
+        raise CatalogError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise CatalogError(f"{path}:{where} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _load_file(path, known_features: dict[str, list[str]]) -> list[Entry]:
+    data = _read_yaml(path)
+    try:
+        parsed = CatalogFile.model_validate(data)
+    except ValidationError as err:
+        raise CatalogError(_explain(path, data, err)) from None
+    out = []
+    for n, entry in enumerate(parsed.models):
+        where = f"{path}: model '{entry.name}' (models[{n}])"
+        _check_entry(where, entry, known_features)
+        out.append(entry.model_copy(update={"features": _resolve(where, entry, known_features)}))
+    return out
+
+
+def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
+    if e.kind not in KINDS:
+        raise CatalogError(f"{where}: unknown kind '{e.kind}'{_suggest(e.kind, KINDS)}")
+    algorithms = ALGORITHMS[e.kind]
+    if e.algorithm.name not in algorithms:
+        raise CatalogError(
+            f"{where}: key 'algorithm.name': '{e.algorithm.name}' is not an algorithm for "
+            f"kind {e.kind}{_suggest(e.algorithm.name, algorithms)}"
+        )
+    for metric, gate in e.gates.items():
+        if metric not in METRICS[e.kind]:
+            raise CatalogError(
+                f"{where}: key 'gates.{metric}': not a metric of kind {e.kind}"
+                f"{_suggest(metric, METRICS[e.kind])}"
+            )
+        lower = metric in LOWER_IS_BETTER
+        if (gate.max if lower else gate.min) is None:
+            raise CatalogError(
+                f"{where}: key 'gates.{metric}': {'lower' if lower else 'higher'} is better "
+                f"for {metric}, so its gate needs `{'max' if lower else 'min'}`"
+            )
+    if e.source is not None:
+        if e.features:
+            raise CatalogError(
+                f"{where}: key 'features': an entry with a `source` names its columns in "
+                "`source.feature_columns`"
+            )
+        if e.kind in ("churn", "sentiment") and not e.source.label_column:
+            raise CatalogError(f"{where}: key 'source.label_column': kind {e.kind} needs a label")
+        bad = set(e.partition_by) - set(e.source.feature_columns) - {e.source.time_column}
+        if bad:
+            raise CatalogError(
+                f"{where}: key 'partition_by': {sorted(bad)} are not columns of the source"
+            )
+    elif e.kind in ("churn", "segmentation") and not e.features:
+        raise CatalogError(f"{where}: key 'features': name feature groups or features")
+
+
+def _resolve(where: str, e: Entry, known: dict[str, list[str]]) -> list[str]:
+    """Group names, ``group.feature`` and bare feature names to feature names."""
+    by_name = {f: g for g, fs in known.items() for f in fs}
+    out: list[str] = []
+    for item in e.features:
+        if item in known:
+            names = known[item]
+        elif "." in item:
+            group, _, feature = item.partition(".")
+            if group not in known:
+                raise CatalogError(
+                    f"{where}: key 'features': unknown feature group '{group}'"
+                    f"{_suggest(group, known)}"
+                )
+            if feature not in known[group]:
+                raise CatalogError(
+                    f"{where}: key 'features': group {group} has no feature '{feature}'"
+                    f"{_suggest(feature, known[group])}"
+                )
+            names = [feature]
+        elif item in by_name:
+            names = [item]
+        else:
+            raise CatalogError(
+                f"{where}: key 'features': unknown feature or group '{item}'"
+                f"{_suggest(item, [*known, *by_name])}"
+            )
+        out += [n for n in names if n not in out]
+    for column in e.partition_by:
+        if e.source is None and column not in by_name:
+            raise CatalogError(
+                f"{where}: key 'partition_by': '{column}' is not a feature"
+                f"{_suggest(column, by_name)}"
+            )
+    return out
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; expected one of: {', '.join(choices)}" if len(choices) <= 12 else ""
+
+
+def _explain(path, data: dict, err: ValidationError) -> str:
+    lines = []
+    for issue in err.errors():
+        loc = [str(p) for p in issue["loc"]]
+        where = str(path)
+        if len(loc) >= 2 and loc[0] == "models" and loc[1].isdigit():
+            models = data.get("models") or []
+            n = int(loc[1])
+            name = (
+                models[n].get("name") if n < len(models) and isinstance(models[n], dict) else None
+            )
+            where += f": model '{name}' (models[{n}])" if name else f": models[{n}]"
+            loc = loc[2:]
+        key = ".".join(loc)
+        if issue["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key '{key}'")
+        elif issue["type"] == "missing":
+            lines.append(f"{where}: missing key '{key}'")
+        else:
+            lines.append(f"{where}: key '{key}': {issue['msg']} (got {issue.get('input')!r})")
+    return "; ".join(lines)

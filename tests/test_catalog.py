@@ -1,0 +1,156 @@
+"""The model catalog: the committed demo catalog loads, and each kind of analyst mistake
+gives one message naming the file, the model and the key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fanbase.config import load_settings
+from fanbase.featurestore import declared_groups
+from fanbase.models.catalog import CatalogError, load_catalog
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def known() -> dict[str, list[str]]:
+    return {g.name: g.feature_names for g in declared_groups(load_settings("local").features)}
+
+
+def _conf(tmp_path: Path, models_yaml: str) -> Path:
+    conf = tmp_path / "conf"
+    (conf / "models").mkdir(parents=True, exist_ok=True)
+    (conf / "models" / "catalog.yml").write_text("files: [mine.yml]\n")
+    (conf / "models" / "mine.yml").write_text(models_yaml)
+    return conf
+
+
+BASE = """
+models:
+  - name: m1
+    kind: churn
+    features: [engagement]
+    algorithm: {name: gbt}
+    output: gold.churn_scores
+"""
+
+
+def test_the_committed_catalog_loads_and_resolves_groups_to_features(known):
+    entries = load_catalog(REPO / "conf", known)
+    by_name = {e.name: e for e in entries}
+    assert {"churn_by_market", "churn_all_markets_logistic", "segments_by_market"} <= set(by_name)
+    logistic = by_name["churn_all_markets_logistic"]
+    assert logistic.features[: len(known["engagement"])] == known["engagement"]
+    assert "failed_payments_30d" in logistic.features
+    assert "favourite_competition_in_season" in logistic.features
+    assert len(logistic.features) == len(set(logistic.features))
+
+
+def test_a_minimal_entry_gets_defaults(tmp_path, known):
+    (entry,) = load_catalog(_conf(tmp_path, BASE), known)
+    assert entry.active and entry.label.horizon_days == 30 and entry.partition_by == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("kind: churn", "kind: chrun"),
+            r"mine\.yml: model 'm1' \(models\[0\]\): unknown kind 'chrun'; did you mean 'churn'",
+        ),
+        (
+            ("features: [engagement]", "features: [watch_hour_28d]"),
+            r"unknown feature or group 'watch_hour_28d'; did you mean 'watch_hours_28d'",
+        ),
+        (
+            ("features: [engagement]", "features: [engagement.live_share_7d]"),
+            r"group engagement has no feature 'live_share_7d'",
+        ),
+        (
+            ("features: [engagement]", "features: [engagment.watch_hours_7d]"),
+            r"unknown feature group 'engagment'; did you mean 'engagement'",
+        ),
+        (
+            ("{name: gbt}", "{name: kmeans}"),
+            r"key 'algorithm.name': 'kmeans' is not an algorithm for kind churn",
+        ),
+        (
+            (
+                "output: gold.churn_scores",
+                "output: gold.churn_scores\n    gates: {silhouette: {min: 0.1}}",
+            ),
+            r"key 'gates.silhouette': not a metric of kind churn",
+        ),
+        (
+            (
+                "output: gold.churn_scores",
+                "output: gold.churn_scores\n    gates: {brier: {min: 0.1}}",
+            ),
+            r"lower is better for brier, so its gate needs `max`",
+        ),
+        (
+            ("output: gold.churn_scores", "output: gold.churn_scores\n    partiton_by: [market]"),
+            r"model 'm1' \(models\[0\]\): unknown key 'partiton_by'",
+        ),
+        (
+            ("output: gold.churn_scores", "output: gold.churn_scores\n    partition_by: [country]"),
+            r"key 'partition_by': 'country' is not a feature",
+        ),
+        (
+            ("    output: gold.churn_scores\n", ""),
+            r"model 'm1' \(models\[0\]\): missing key 'output'",
+        ),
+        (("label", "label"), None),
+    ],
+)
+def test_mistakes_name_the_file_model_and_key(tmp_path, known, change, message):
+    text = BASE.replace(*change)
+    if message is None:
+        load_catalog(_conf(tmp_path, text), known)
+        return
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(_conf(tmp_path, text), known)
+
+
+def test_an_entry_can_read_any_table_with_its_columns_named(tmp_path, known):
+    text = """
+models:
+  - name: my_set
+    kind: churn
+    source:
+      path: /data/my_set.csv
+      format: csv
+      label_column: churned
+      feature_columns: [age, country, visits]
+      categorical_columns: [country]
+      time_column: snapshot_date
+    partition_by: [country]
+    algorithm: {name: logistic_regression}
+    output: gold.my_set_scores
+"""
+    (entry,) = load_catalog(_conf(tmp_path, text), known)
+    assert entry.source.format == "csv" and entry.features == []
+    with pytest.raises(CatalogError, match=r"source.label_column': kind churn needs a label"):
+        load_catalog(_conf(tmp_path, text.replace("      label_column: churned\n", "")), known)
+    with pytest.raises(CatalogError, match=r"categorical_columns not in feature_columns"):
+        load_catalog(
+            _conf(tmp_path, text.replace("[country]\n      time", "[colour]\n      time")), known
+        )
+    with pytest.raises(CatalogError, match=r"exactly one of `table` or `path`"):
+        load_catalog(_conf(tmp_path, text.replace("path:", "table: a.b\n      path:")), known)
+
+
+def test_duplicate_names_and_a_missing_file_are_errors(tmp_path, known):
+    conf = _conf(tmp_path, BASE)
+    shutil.copy(conf / "models" / "mine.yml", conf / "models" / "again.yml")
+    (conf / "models" / "catalog.yml").write_text("files: [mine.yml, again.yml]\n")
+    with pytest.raises(CatalogError, match=r"again\.yml: model 'm1' is already declared in"):
+        load_catalog(conf, known)
+    (conf / "models" / "catalog.yml").write_text("files: [mine.yml, gone.yml]\n")
+    with pytest.raises(CatalogError, match=r"gone\.yml: file not found"):
+        load_catalog(conf, known)
