@@ -1,0 +1,42 @@
+"""Classifier metrics against values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from fanbase.models import metrics
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def scored(spark):
+    rows = [(0.9, 1), (0.8, 0), (0.7, 1), (0.6, 0), (0.5, 0)]
+    return spark.createDataFrame(rows, "probability double, label int")
+
+
+def test_hand_worked_values(scored):
+    # Positive > negative in 5 of the 6 pairs.
+    assert metrics.roc_auc(scored) == pytest.approx(5 / 6)
+    # Precision 1/1 at the first positive, 2/3 at the second.
+    assert metrics.pr_auc(scored) == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics.brier(scored) == pytest.approx((0.01 + 0.64 + 0.09 + 0.36 + 0.25) / 5)
+    # Five rows: the top decile is the 0.9 row, a positive; base rate 2/5.
+    assert metrics.top_decile_lift(scored) == pytest.approx(1 / 0.4)
+
+
+def test_ties_count_half_and_degenerate_sets_give_nan(spark):
+    tied = spark.createDataFrame([(0.5, 1), (0.5, 0), (0.2, 0)], "probability double, label int")
+    assert metrics.roc_auc(tied) == pytest.approx((0.5 + 1) / 2)
+    assert metrics.pr_auc(tied) == pytest.approx(0.5)
+    only_negatives = spark.createDataFrame([(0.5, 0)], "probability double, label int")
+    assert math.isnan(metrics.roc_auc(only_negatives))
+    assert math.isnan(metrics.top_decile_lift(only_negatives))
+
+
+def test_reliability_bins(scored):
+    bins = {r["bin"]: r for r in metrics.reliability(scored, bins=2)}
+    assert bins[1]["n"] == 5 and bins[1]["observed_rate"] == pytest.approx(0.4)
+    assert bins[1]["mean_probability"] == pytest.approx(0.7)
