@@ -37,7 +37,7 @@ def _value(a: Aggregate) -> F.Column:
 def _finish(spine: DataFrame, aggregated: DataFrame | None, aggregates: Sequence[Aggregate]):
     """Left-join aggregates onto the spine and fill empty windows with the defaults."""
     out = spine if aggregated is None else spine.join(aggregated, KEYS, "left")
-    fills = {a.name: 0 for a in aggregates if a.kind in ("sum", "distinct")}
+    fills = {a.name: a.default for a in aggregates if a.default is not None}
     return out.fillna(fills) if fills else out
 
 

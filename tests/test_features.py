@@ -208,9 +208,49 @@ def test_incremental_days_equal_a_full_rebuild(spark, settings, raw, built, tmp_
     assert modes == ["incremental"] * len(tail)
     store = _store(spark, settings, root)
     builds = store.lake.read("ops.feature_builds").where("mode = 'incremental'").collect()
-    assert sum(b.rows_deleted for b in builds) >= 0
+    assert len(builds) == len(tail) and sum(b.rows_written for b in builds) > 0
     for g in store.groups:
         assert _rows(store, g.table) == _rows(built["store"], g.table), g.table
+
+
+@pytest.mark.spark
+def test_a_late_cancel_deletes_the_rows_after_access_ended(spark, settings, built, tmp_path):
+    """A cancel that arrives late ends a spell before as-of dates already built: the
+    incremental build deletes those rows (and only those), like a full rebuild would."""
+    import shutil
+
+    root = tmp_path / "lake"
+    shutil.copytree(built["root"], root)
+    store = _store(spark, settings, root)
+    lake = store.lake
+    last = lake.read("features.engagement").agg(F.max("as_of_date")).first()[0]
+    cut = last - dt.timedelta(days=3)
+    spell = (
+        lake.read("silver.subscriptions")
+        .where("cancelled_at IS NULL AND started_at IS NOT NULL")
+        .where(F.col("started_at") < F.lit(cut - dt.timedelta(days=2)).cast("timestamp"))
+        .orderBy("subscription_id")
+        .first()
+    )
+    ended = dt.datetime.combine(cut, dt.time(12))
+    lake.delta("silver.subscriptions").update(
+        condition=F.col("subscription_id") == spell.subscription_id,
+        set={
+            "cancelled_at": F.lit(ended),
+            "ended_at": F.lit(ended),
+            "churned": F.lit(True),
+        },
+    )
+    result = store.build("late-cancel")
+    assert result.mode == "incremental"
+    assert result.rows_deleted == 3 * len(store.groups)  # cut+1 .. last, in every table
+    for g in store.groups:
+        dates = {k[1] for k in _rows(store, g.table) if k[0] == spell.user_id}
+        assert max(dates) == cut, g.table
+    incremental = {g.table: _rows(store, g.table) for g in store.groups}
+    store.build("late-cancel-full", full=True)
+    for g in store.groups:
+        assert _rows(store, g.table) == incremental[g.table], g.table
 
 
 @pytest.mark.spark

@@ -176,7 +176,11 @@ class FeatureStore:
         self.lake.create(BUILDS, BUILDS_SCHEMA, comment="One row per feature-store build.")
 
     def definition_hash(self) -> str:
-        text = json.dumps(self.settings.model_dump(mode="json"), sort_keys=True)
+        """What the rows depend on: the groups' config and the first as-of date (not
+        tuning knobs such as incremental_max_dates)."""
+        settings = self.settings.model_dump(mode="json")
+        defining = {"groups": settings["groups"], "first_as_of": settings["first_as_of"]}
+        text = json.dumps(defining, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def last_build(self) -> dict | None:
