@@ -405,6 +405,7 @@ def test_feature_tables_have_comments_and_are_readable_by_name_and_without_spark
     from deltalake import DeltaTable
 
     store, root = built["store"], built["root"]
+    store.lake.register_all()  # other tests point the names at their own copies
     columns = {
         r.col_name: r.comment
         for r in spark.sql(f"DESCRIBE TABLE {store.lake.ref('features.engagement')}").collect()
