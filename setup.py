@@ -25,6 +25,7 @@ RUNTIME = [
     "pydantic==2.14.4",
     "PyYAML==6.0.4",
     "matplotlib==3.11.2",
+    "scipy==1.17.1",
     "psutil==7.2.2",
 ]
 DEV = [

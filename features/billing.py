@@ -12,8 +12,10 @@ TABLE = "features.billing"
 
 
 class Params(GroupParams):
-    failed_payment_windows: list[int] = Field(default=[30, 90], min_length=1)
+    failed_payment_windows: list[int] = Field(default=[7, 30, 90], min_length=1)
     refund_window_days: int = Field(default=90, ge=1)
+    # Days between renewals, per plan; a plan not listed has no days_to_renewal.
+    billing_period_days: dict[str, int] = Field(default={"monthly": 30, "annual": 365})
 
 
 def declare(params: Params) -> FeatureGroup:
@@ -41,6 +43,13 @@ def declare(params: Params) -> FeatureGroup:
             "int",
             "days from the spell's start (or first sighting) to the as-of date",
             lambda: F.datediff("as_of_date", F.to_date("spell_started_at")),
+        ),
+        Feature(
+            "days_to_renewal",
+            "int",
+            "days from the as-of date to the next renewal (0: it renews that day), "
+            "counted in billing periods from the spell's start; null for unknown plans",
+            lambda: _days_to_renewal(params.billing_period_days),
         ),
         Feature(
             "cancel_pending",
@@ -90,3 +99,12 @@ def declare(params: Params) -> FeatureGroup:
         features=tuple(features),
         aggregates=tuple(aggregates),
     )
+
+
+def _days_to_renewal(periods: dict[str, int]):
+    period = F.create_map(*[x for plan, days in periods.items() for x in (F.lit(plan), F.lit(days))])[
+        F.col("plan")
+    ]
+    elapsed = F.datediff("as_of_date", F.to_date("spell_started_at"))
+    # Renewals fall on start + k * period; the next one on or after the as-of date.
+    return F.pmod(-elapsed, period)

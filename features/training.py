@@ -76,22 +76,28 @@ def point_in_time_join(
 
     Done as one sort per user (labels and features interleaved by date, features first
     on a tie) instead of a range join, so it scales with the rows, not their product.
+    Each label row travels through the sort whole (packed in a struct), so nothing has
+    to be joined back by a generated row id (such ids are not stable across
+    recomputation).
     """
     feature_cols = [c for c in features.columns if c not in KEYS and c != "as_of_month"]
+    feature_type = features.select(
+        F.struct(F.col("as_of_date").alias("_feature_date"), *feature_cols).alias("_f")
+    ).schema["_f"].dataType
+    label_type = labels.select(F.struct(*labels.columns).alias("_l")).schema["_l"].dataType
     packed = features.select(
         "user_id",
         F.col("as_of_date").alias("_d"),
         F.lit(0).alias("_order"),
         F.struct(F.col("as_of_date").alias("_feature_date"), *feature_cols).alias("_f"),
-        F.lit(None).cast("long").alias("_label_row"),
+        F.lit(None).cast(label_type).alias("_l"),
     )
-    numbered = labels.withColumn("_label_row", F.monotonically_increasing_id())
-    probes = numbered.select(
+    probes = labels.select(
         "user_id",
         F.col("as_of_date").alias("_d"),
         F.lit(1).alias("_order"),
-        F.lit(None).cast(packed.schema["_f"].dataType).alias("_f"),
-        "_label_row",
+        F.lit(None).cast(feature_type).alias("_f"),
+        F.struct(*labels.columns).alias("_l"),
     )
     by_user = (
         Window.partitionBy("user_id")
@@ -102,14 +108,12 @@ def point_in_time_join(
         packed.unionByName(probes)
         .withColumn("_latest", F.last("_f", ignorenulls=True).over(by_user))
         .where(F.col("_order") == 1)
-        .select("_label_row", "_d", "_latest")
     )
     fresh = F.col("_latest._feature_date") >= F.date_sub("_d", lookback_days)
-    attached = found.select(
-        "_label_row",
+    return found.select(
+        *[F.col(f"_l.{c}").alias(c) for c in labels.columns],
         *[F.when(fresh, F.col(f"_latest.{c}")).alias(f"{prefix}{c}") for c in feature_cols],
     )
-    return numbered.join(attached, "_label_row").drop("_label_row")
 
 
 def training_set(labels: DataFrame, tables: dict[str, DataFrame], lookback_days: int) -> DataFrame:

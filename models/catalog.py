@@ -23,6 +23,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fanbase.config import ConfigError
+
 KINDS = ("churn", "segmentation", "survival", "attribution", "sentiment")
 
 # Algorithms each kind may use, and the metrics its promotion gates may name.
@@ -40,13 +42,24 @@ METRICS = {
     "attribution": ("rank_correlation",),
     "sentiment": ("accuracy", "macro_f1"),
 }
+# Spark ML parameters a search grid may name, per algorithm (kinds trained elsewhere
+# check their own).
+GRID_PARAMS = {
+    "logistic_regression": ("regParam", "elasticNetParam", "maxIter"),
+    "gbt": ("maxDepth", "maxIter", "stepSize", "subsamplingRate", "minInstancesPerNode"),
+    "random_forest": ("maxDepth", "numTrees", "subsamplingRate", "minInstancesPerNode"),
+    "kmeans": ("k", "maxIter", "initSteps"),
+    "bisecting_kmeans": ("k", "maxIter", "minDivisibleClusterSize"),
+    "gaussian_mixture": ("k", "maxIter", "tol"),
+}
 # Metrics where lower is better: their gate is a maximum.
 LOWER_IS_BETTER = {"brier"}
 CATALOG_INDEX = "catalog.yml"
 
 
-class CatalogError(Exception):
-    """A catalog mistake, worded for the analyst who made it."""
+class CatalogError(ConfigError):
+    """A catalog mistake, worded for the analyst who made it (a config error: jobs
+    exit with the config-error code and print it as one line)."""
 
 
 class _Strict(BaseModel):
@@ -111,6 +124,7 @@ class Entry(_Strict):
     features: list[str] = Field(default_factory=list)
     label: LabelSpec = LabelSpec()
     partition_by: list[str] = Field(default_factory=list)
+    where: str | None = None  # a SQL filter on the rows, e.g. "watch_hours_28d > 0"
     algorithm: Algorithm
     split: Split = Split()
     gates: dict[str, Gate] = Field(default_factory=dict)
@@ -124,7 +138,11 @@ class CatalogFile(_Strict):
 def load_catalog(conf_dir: Path | Traversable, known_features: dict[str, list[str]]) -> list:
     """Every entry of the files ``conf/models/catalog.yml`` lists, validated and with
     its features resolved to feature names. ``known_features``: group -> features."""
-    models_dir = conf_dir / "models"
+    return load_catalog_folder(conf_dir / "models", known_features)
+
+
+def load_catalog_folder(models_dir: Path | Traversable, known_features: dict[str, list[str]]):
+    """As ``load_catalog``, from a folder holding ``catalog.yml`` itself."""
     index = _read_yaml(models_dir / CATALOG_INDEX)
     files = index.get("files")
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
@@ -172,18 +190,27 @@ def _load_file(path, known_features: dict[str, list[str]]) -> list[Entry]:
 
 def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
     if e.kind not in KINDS:
-        raise CatalogError(f"{where}: unknown kind '{e.kind}'{_suggest(e.kind, KINDS)}")
+        raise CatalogError(f"{where}: unknown kind '{e.kind}'{suggest(e.kind, KINDS)}")
     algorithms = ALGORITHMS[e.kind]
     if e.algorithm.name not in algorithms:
         raise CatalogError(
             f"{where}: key 'algorithm.name': '{e.algorithm.name}' is not an algorithm for "
-            f"kind {e.kind}{_suggest(e.algorithm.name, algorithms)}"
+            f"kind {e.kind}{suggest(e.algorithm.name, algorithms)}"
         )
+    allowed = GRID_PARAMS.get(e.algorithm.name)
+    for param, values in e.algorithm.grid.items():
+        if allowed is not None and param not in allowed:
+            raise CatalogError(
+                f"{where}: key 'algorithm.grid.{param}': not a parameter of "
+                f"{e.algorithm.name}{suggest(param, allowed)}"
+            )
+        if not values:
+            raise CatalogError(f"{where}: key 'algorithm.grid.{param}': give at least one value")
     for metric, gate in e.gates.items():
         if metric not in METRICS[e.kind]:
             raise CatalogError(
                 f"{where}: key 'gates.{metric}': not a metric of kind {e.kind}"
-                f"{_suggest(metric, METRICS[e.kind])}"
+                f"{suggest(metric, METRICS[e.kind])}"
             )
         lower = metric in LOWER_IS_BETTER
         if (gate.max if lower else gate.min) is None:
@@ -220,12 +247,12 @@ def _resolve(where: str, e: Entry, known: dict[str, list[str]]) -> list[str]:
             if group not in known:
                 raise CatalogError(
                     f"{where}: key 'features': unknown feature group '{group}'"
-                    f"{_suggest(group, known)}"
+                    f"{suggest(group, known)}"
                 )
             if feature not in known[group]:
                 raise CatalogError(
                     f"{where}: key 'features': group {group} has no feature '{feature}'"
-                    f"{_suggest(feature, known[group])}"
+                    f"{suggest(feature, known[group])}"
                 )
             names = [feature]
         elif item in by_name:
@@ -233,19 +260,19 @@ def _resolve(where: str, e: Entry, known: dict[str, list[str]]) -> list[str]:
         else:
             raise CatalogError(
                 f"{where}: key 'features': unknown feature or group '{item}'"
-                f"{_suggest(item, [*known, *by_name])}"
+                f"{suggest(item, [*known, *by_name])}"
             )
         out += [n for n in names if n not in out]
     for column in e.partition_by:
         if e.source is None and column not in by_name:
             raise CatalogError(
                 f"{where}: key 'partition_by': '{column}' is not a feature"
-                f"{_suggest(column, by_name)}"
+                f"{suggest(column, by_name)}"
             )
     return out
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
+def suggest(word: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     close = difflib.get_close_matches(word, choices, n=1)
     if close:

@@ -87,3 +87,28 @@ def classification_report(scored: DataFrame, **columns) -> dict[str, float]:
         "brier": brier(scored, **columns),
         "top_decile_lift": top_decile_lift(scored, **columns),
     }
+
+
+def adjusted_rand_index(df: DataFrame, a: str, b: str) -> float:
+    """Agreement of two labelings of the same rows, corrected for chance (1 = identical
+    partitions, about 0 = independent). Only the contingency table (clusters x
+    clusters) comes to the driver."""
+    from math import comb
+
+    cells = df.groupBy(a, b).count().collect()
+    rows: dict = {}
+    cols: dict = {}
+    for c in cells:
+        rows[c[a]] = rows.get(c[a], 0) + c["count"]
+        cols[c[b]] = cols.get(c[b], 0) + c["count"]
+    n = sum(rows.values())
+    if n < 2:
+        return float("nan")
+    index = sum(comb(c["count"], 2) for c in cells)
+    sum_rows = sum(comb(v, 2) for v in rows.values())
+    sum_cols = sum(comb(v, 2) for v in cols.values())
+    expected = sum_rows * sum_cols / comb(n, 2)
+    maximum = (sum_rows + sum_cols) / 2
+    if maximum == expected:
+        return 1.0
+    return (index - expected) / (maximum - expected)

@@ -105,6 +105,17 @@ class FeatureStoreSettings(_Strict):
     groups: FeatureGroupsSettings = FeatureGroupsSettings()  # type: ignore[valid-type]
 
 
+class ModelSettings(_Strict):
+    # Folder holding the catalog (catalog.yml and the files it lists); default: the
+    # packaged conf/models. Point it at an analyst's own folder to use theirs.
+    catalog_dir: str | None = None
+    # Models trained at the same time (threads sharing one SparkSession).
+    workers: int = Field(default=3, ge=1, le=16)
+    # Registered model names are `<registry_prefix>_<entry>[_<partition>]`.
+    registry_prefix: str = Field(default="fanbase", pattern=r"^[a-z][a-z0-9_]*$")
+    seed: int = 7
+
+
 class Settings(_Strict):
     env: str = "local"
     app: AppSettings = AppSettings()
@@ -114,6 +125,7 @@ class Settings(_Strict):
     mlflow: MlflowSettings = MlflowSettings()
     generator: GeneratorSettings = GeneratorSettings()
     features: FeatureStoreSettings = FeatureStoreSettings()
+    models: ModelSettings = ModelSettings()
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,8 @@ class FeatureStore:
                 partition_by=(MONTH,),
                 constraints=_constraints(g),
                 properties={"delta.enableChangeDataFeed": "true"},
+                # A changed group definition means a full build: start it from the new schema.
+                replace_if_changed=True,
             )
         self.lake.create(BUILDS, BUILDS_SCHEMA, comment="One row per feature-store build.")
 

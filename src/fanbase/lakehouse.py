@@ -100,14 +100,20 @@ class Lakehouse:
         partition_by: Iterable[str] = (),
         constraints: dict[str, str] | None = None,
         properties: dict[str, str] | None = None,
+        replace_if_changed: bool = False,
     ) -> None:
         """Create the table if missing, with column comments, CHECKs and properties.
 
         Column comments come from each StructField's ``metadata["comment"]``. NOT NULL
         comes from ``nullable=False``. Safe to call on every run: an existing table only
         gets the constraints it lacks (a crash may have come between create and ALTER).
+        ``replace_if_changed``: an existing table whose columns differ from ``schema``
+        is emptied and takes the new columns (an overwrite that keeps its history), for
+        tables that are rebuilt whole when their definition changes.
         """
         if self.exists(table):
+            if replace_if_changed and self._columns_differ(table, schema):
+                self._redefine(table, schema, list(partition_by))
             self._add_constraints(table, constraints or {})
             if self.settings.mode == "path":
                 self._register(table)
@@ -129,6 +135,29 @@ class Lakehouse:
         self.spark.sql(ddl)
         if self.settings.mode == "path":
             self._register(table)
+
+    def _columns_differ(self, table: str, schema) -> bool:
+        existing = [(f.name, f.dataType.simpleString()) for f in self.read(table).schema.fields]
+        declared = [(f.name, f.dataType.simpleString()) for f in schema.fields]
+        return existing != declared
+
+    def _redefine(self, table: str, schema, partition_by: list[str]) -> None:
+        # Column comments travel in the schema's metadata; CHECKs stay table properties.
+        writer = (
+            self.spark.createDataFrame([], schema)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .partitionBy(*partition_by)
+        )
+        if self.settings.mode == "catalog":
+            writer.saveAsTable(self.name(table))
+        else:
+            writer.save(self.location(table))
+        # A DataFrame write makes every column nullable: put NOT NULL back.
+        for f in schema.fields:
+            if not f.nullable:
+                self.spark.sql(f"ALTER TABLE {self.ref(table)} ALTER COLUMN `{f.name}` SET NOT NULL")
 
     def _add_constraints(self, table: str, constraints: dict[str, str]) -> None:
         if not constraints:

@@ -1,0 +1,195 @@
+"""MLflow for catalog models: one run per trained model, a registered name per entry
+and partition, and aliases that say which version scoring uses.
+
+A new version becomes ``champion`` only when every gate of its entry passes;
+otherwise it is the ``challenger`` and the champion stays where it was. Runs carry
+lineage tags: the feature table versions read, the data window and the code version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from fanbase import __version__
+from fanbase.models import plots
+from fanbase.models.catalog import LOWER_IS_BETTER, Entry
+from fanbase.models.churn import Trained
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+# SQLite, the laptop default, takes one writer at a time: registry writes are serialised.
+_REGISTRY_LOCK = threading.Lock()
+
+
+def registered_name(prefix: str, entry: Entry, values: tuple) -> str:
+    parts = [prefix, entry.name, *(_slug(v) for v in values)]
+    return "_".join(p for p in parts if p)
+
+
+def partition_label(entry: Entry, values: tuple) -> str:
+    """``market=DE`` (``a=1/b=x`` for several columns); empty when unpartitioned."""
+    return "/".join(f"{c}={v}" for c, v in zip(entry.partition_by, values, strict=True))
+
+
+def _slug(value) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(value).lower()).strip("_") or "none"
+
+
+def gate_failures(entry: Entry, metrics: dict[str, float]) -> list[str]:
+    """Each gate the metrics miss, in words; an empty list means promote."""
+    failed = []
+    for metric, gate in entry.gates.items():
+        value = metrics.get(metric)
+        if value is None or math.isnan(value):
+            failed.append(f"{metric} is missing")
+            continue
+        if metric in LOWER_IS_BETTER:
+            if gate.max is not None and value > gate.max:
+                failed.append(f"{metric} {value:.4f} > max {gate.max}")
+        elif gate.min is not None and value < gate.min:
+            failed.append(f"{metric} {value:.4f} < min {gate.min}")
+        elif gate.max is not None and value > gate.max:
+            failed.append(f"{metric} {value:.4f} > max {gate.max}")
+    return failed
+
+
+@dataclass
+class Registered:
+    name: str
+    version: int
+    alias: str
+    run_id: str
+    failed_gates: list[str]
+
+
+class Registry:
+    def __init__(self, experiment_id: str, prefix: str):
+        self.experiment_id = experiment_id
+        self.prefix = prefix
+        self.client = MlflowClient()
+
+    # ---- reading ---------------------------------------------------------------
+    def version_by_alias(self, name: str, alias: str = CHAMPION):
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def champion_artifact(self, name: str, artifact: str) -> dict | None:
+        """A JSON artifact of the champion's run (e.g. segment centroids), or None."""
+        version = self.version_by_alias(name)
+        if version is None:
+            return None
+        try:
+            return mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{artifact}")
+        except (MlflowException, OSError):
+            return None
+
+    def load_champion(self, name: str):
+        """(Spark PipelineModel, model version) of the champion, or None."""
+        import mlflow.spark
+
+        version = self.version_by_alias(name)
+        if version is None:
+            return None
+        return mlflow.spark.load_model(f"models:/{name}@{CHAMPION}"), version
+
+    # ---- writing ---------------------------------------------------------------
+    def log(
+        self,
+        entry: Entry,
+        values: tuple,
+        trained: Trained,
+        example,
+        lineage: dict,
+        job_run_id: str,
+    ) -> Registered:
+        """Log the run (params, metrics, figures, model with signature and input
+        example), register a version and set its alias. ``example``: a few input rows
+        (a Spark frame) for the signature."""
+        import mlflow.spark
+        import pyspark
+        from mlflow.models import infer_signature
+
+        name = registered_name(self.prefix, entry, values)
+        partition = partition_label(entry, values)
+        output = "churn_probability" if entry.kind == "churn" else "segment_id"
+        sample = trained.model.transform(example)
+        inputs = example.select(*trained.input_columns).toPandas()
+        signature = infer_signature(inputs, sample.select(output).toPandas()[output])
+        tags = {
+            "fanbase.entry": entry.name,
+            "fanbase.kind": entry.kind,
+            "fanbase.partition": partition,
+            "fanbase.job_run_id": job_run_id,
+            "fanbase.code_version": __version__,
+            "fanbase.lineage": json.dumps(lineage, sort_keys=True, default=str),
+            "fanbase.data_window": _window(lineage),
+            "fanbase.feature_tables": json.dumps(lineage.get("feature_tables", {}), sort_keys=True),
+        }
+        failed = gate_failures(entry, trained.metrics)
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
+            mlflow.log_params({k: _param(v) for k, v in trained.params.items()})
+            mlflow.log_metrics({k: v for k, v in trained.metrics.items() if _finite(v)})
+            mlflow.log_metrics({f"rows_{k}": float(v) for k, v in trained.rows.items()})
+            mlflow.log_dict(trained.curves, "curves.json")
+            if trained.importances:
+                mlflow.log_dict(trained.importances, "importances.json")
+                mlflow.log_figure(plots.importances(trained.importances, name), "importances.png")
+            if "reliability" in trained.curves:
+                mlflow.log_figure(
+                    plots.reliability(trained.curves["reliability"], name), "reliability.png"
+                )
+            for key, value in trained.extra.items():
+                mlflow.log_dict(value, f"{key}.json")
+            if "profiles" in trained.extra:
+                mlflow.log_figure(
+                    plots.segment_sizes(trained.extra["profiles"], name), "segments.png"
+                )
+            mlflow.set_tag("fanbase.gates", "passed" if not failed else "; ".join(failed))
+            info = mlflow.spark.log_model(
+                trained.model,
+                artifact_path="model",
+                signature=signature,
+                input_example=inputs.head(3),
+                pip_requirements=[f"pyspark=={pyspark.__version__}"],
+            )
+            run_id = run.info.run_id
+        alias = CHALLENGER if failed else CHAMPION
+        with _REGISTRY_LOCK:
+            try:
+                self.client.create_registered_model(name, description=entry.description)
+            except MlflowException:
+                pass  # already registered
+            version = self.client.create_model_version(
+                name, info.model_uri, run_id=run_id, tags={"fanbase.partition": partition}
+            )
+            self.client.set_registered_model_alias(name, alias, version.version)
+            self.client.set_model_version_tag(
+                name, version.version, "fanbase.gates", "passed" if not failed else "; ".join(failed)
+            )
+        return Registered(name, int(version.version), alias, run_id, failed)
+
+
+def _window(lineage: dict) -> str:
+    if "snapshot" in lineage:
+        return f"snapshot {lineage['snapshot']}"
+    if "as_of_first" in lineage:
+        return f"{lineage['as_of_first']}..{lineage['as_of_last']}"
+    return str(lineage.get("source", ""))
+
+
+def _param(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:500]
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

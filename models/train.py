@@ -1,0 +1,151 @@
+"""Training the catalog: one task per (entry, partition value), run concurrently.
+
+Tasks share one SparkSession from a small thread pool: a per-market model is a few
+small Spark jobs, so while one thread waits on the driver (planning, MLflow, Python)
+another keeps the executors busy. One failing model does not stop the others; its
+error is recorded and the job fails at the end, naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pyspark.sql.types import (
+    BooleanType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from fanbase.models import churn, segmentation
+from fanbase.models.catalog import Entry
+from fanbase.models.churn import Trained, TrainingError
+from fanbase.models.frames import ModelFrame, partition_rows
+from fanbase.models.registry import Registry, partition_label, registered_name
+
+log = logging.getLogger(__name__)
+
+TRAINED_KINDS = ("churn", "segmentation")
+EXAMPLE_ROWS = 3
+
+MODEL_RUNS = "ops.model_runs"
+MODEL_RUNS_SCHEMA = StructType(
+    [
+        StructField("job_run_id", StringType(), False, {"comment": "the train job's run id"}),
+        StructField("entry", StringType(), False, {"comment": "catalog entry name"}),
+        StructField("kind", StringType(), False, {"comment": "churn, segmentation, ..."}),
+        StructField("partition", StringType(), False, {"comment": "e.g. market=DE; '' if none"}),
+        StructField("registered_model", StringType(), False, {"comment": "MLflow model name"}),
+        StructField("version", LongType(), True, {"comment": "registered version; null if failed"}),
+        StructField("alias", StringType(), True, {"comment": "champion or challenger"}),
+        StructField("gates_passed", BooleanType(), True, {"comment": "every gate passed"}),
+        StructField("failed_gates", StringType(), True, {"comment": "the gates missed, in words"}),
+        StructField("metrics", StringType(), True, {"comment": "test metrics (JSON)"}),
+        StructField("rows_fit", LongType(), True, {"comment": "rows the model was fitted on"}),
+        StructField("mlflow_run_id", StringType(), True, {"comment": "MLflow run"}),
+        StructField("error", StringType(), True, {"comment": "why training failed; null if not"}),
+        StructField("seconds", DoubleType(), False, {"comment": "wall time of this model"}),
+        StructField("trained_at", TimestampType(), False, {"comment": "end of training (UTC)"}),
+    ]
+)
+
+
+@dataclass
+class Task:
+    entry: Entry
+    values: tuple
+    frame: ModelFrame
+
+
+@dataclass
+class Outcome:
+    task: Task
+    name: str
+    seconds: float
+    trained: Trained | None = None
+    version: int | None = None
+    alias: str | None = None
+    run_id: str | None = None
+    failed_gates: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def row(self, job_run_id: str) -> tuple:
+        e = self.task.entry
+        t = self.trained
+        return (
+            job_run_id,
+            e.name,
+            e.kind,
+            partition_label(e, self.task.values),
+            self.name,
+            self.version,
+            self.alias,
+            None if self.error else not self.failed_gates,
+            "; ".join(self.failed_gates) or None,
+            json.dumps(t.metrics, default=str) if t else None,
+            t.rows.get("fit") if t else None,
+            self.run_id,
+            self.error,
+            self.seconds,
+            dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+        )
+
+
+def train_one(task: Task, registry: Registry, seed: int, job_run_id: str) -> Outcome:
+    entry, values = task.entry, task.values
+    name = registered_name(registry.prefix, entry, values)
+    started = time.perf_counter()
+    try:
+        rows = partition_rows(task.frame, entry, values)
+        if entry.kind == "churn":
+            trained = churn.train(entry, task.frame, rows, seed)
+        else:
+            previous = registry.champion_artifact(name, "centroids.json")
+            previous = {int(k): v for k, v in previous.items()} if previous else None
+            trained = segmentation.train(entry, task.frame, rows, seed, previous)
+        example = rows.select(*trained.input_columns).limit(EXAMPLE_ROWS)
+        reg = registry.log(entry, values, trained, example, task.frame.lineage, job_run_id)
+    except TrainingError as err:
+        log.error("%s: not trained: %s", name, err)
+        return Outcome(task, name, time.perf_counter() - started, error=str(err))
+    except Exception as err:  # noqa: BLE001 - one broken model must not stop the others
+        log.exception("%s: training failed", name)
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+        return Outcome(task, name, time.perf_counter() - started, error=error)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s v%d -> %s (%s) in %.1fs",
+        name,
+        reg.version,
+        reg.alias,
+        ", ".join(f"{k}={v:.3f}" for k, v in trained.metrics.items()),
+        seconds,
+    )
+    return Outcome(
+        task,
+        name,
+        seconds,
+        trained=trained,
+        version=reg.version,
+        alias=reg.alias,
+        run_id=reg.run_id,
+        failed_gates=reg.failed_gates,
+    )
+
+
+def train_all(
+    tasks: list[Task], registry: Registry, seed: int, job_run_id: str, workers: int
+) -> list[Outcome]:
+    """Every task, ``workers`` at a time; outcomes in task order."""
+    if workers <= 1:
+        return [train_one(t, registry, seed, job_run_id) for t in tasks]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="train") as pool:
+        return list(pool.map(lambda t: train_one(t, registry, seed, job_run_id), tasks))
