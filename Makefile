@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_generator.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_models.py
 
 clean:
 	rm -rf $(VENV) .jars build dist *.egg-info lakehouse

@@ -36,17 +36,26 @@ def latent_segments(spark, raw_root: str | Path) -> DataFrame:
 
 
 def churn_auc_vs_truth(
-    spark, raw_root, builder, entry, model, first: dt.date, last: dt.date | None = None
+    spark,
+    raw_root,
+    builder,
+    entry,
+    model,
+    first: dt.date,
+    last: dt.date | None = None,
+    where=None,
 ) -> dict:
     """ROC-AUC of ``model`` (a fitted churn pipeline) and of the true probabilities on
-    the truth's as-of dates in ``[first, last]``, on the rows both have."""
+    the truth's as-of dates in ``[first, last]``, on the rows both have (``where``: a
+    filter on them, e.g. one market for a per-market model)."""
     truth = churn_truth(spark, raw_root)
     dates = sorted(r[0] for r in truth.select("as_of_date").distinct().collect())
     dates = [d for d in dates if d >= first and (last is None or d <= last)]
     if not dates:
         raise ValueError(f"no truth as-of date from {first} to {last}")
     frame = builder.churn_frame(entry, dates)
-    scored = model.transform(frame.df).select("user_id", "as_of_date", "label", "churn_probability")
+    rows = frame.df if where is None else frame.df.where(where)
+    scored = model.transform(rows).select("user_id", "as_of_date", "label", "churn_probability")
     both = scored.join(truth, ["user_id", "as_of_date"]).cache()
     out = {
         "dates": [str(d) for d in dates],

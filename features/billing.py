@@ -102,9 +102,9 @@ def declare(params: Params) -> FeatureGroup:
 
 
 def _days_to_renewal(periods: dict[str, int]):
-    period = F.create_map(*[x for plan, days in periods.items() for x in (F.lit(plan), F.lit(days))])[
-        F.col("plan")
-    ]
+    period = F.create_map(
+        *[x for plan, days in periods.items() for x in (F.lit(plan), F.lit(days))]
+    )[F.col("plan")]
     elapsed = F.datediff("as_of_date", F.to_date("spell_started_at"))
     # Renewals fall on start + k * period; the next one on or after the as-of date.
     return F.pmod(-elapsed, period)

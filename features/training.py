@@ -81,9 +81,13 @@ def point_in_time_join(
     recomputation).
     """
     feature_cols = [c for c in features.columns if c not in KEYS and c != "as_of_month"]
-    feature_type = features.select(
-        F.struct(F.col("as_of_date").alias("_feature_date"), *feature_cols).alias("_f")
-    ).schema["_f"].dataType
+    feature_type = (
+        features.select(
+            F.struct(F.col("as_of_date").alias("_feature_date"), *feature_cols).alias("_f")
+        )
+        .schema["_f"]
+        .dataType
+    )
     label_type = labels.select(F.struct(*labels.columns).alias("_l")).schema["_l"].dataType
     packed = features.select(
         "user_id",

@@ -1,7 +1,7 @@
 """The whole pipeline, in dependency order: the README's main command.
 
 On the embedded default it first generates the demo data when the raw root holds
-none, then runs each step. Later steps (features, models, report) plug in here.
+none, then runs each step: ingest, features, train (the model catalog), score.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         _step(ctx, "generate", [], summary)
     _step(ctx, "ingest", [], summary)
     _step(ctx, "features", [], summary)
+    _step(ctx, "train", [], summary)
+    _step(ctx, "score", [], summary)
     print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 

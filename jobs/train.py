@@ -46,7 +46,9 @@ def selected(entries: list, names: list[str]) -> list:
     known = [e.name for e in entries]
     for name in names:
         if name not in known:
-            raise CatalogError(f"--model {name}: no active entry of that name{suggest(name, known)}")
+            raise CatalogError(
+                f"--model {name}: no active entry of that name{suggest(name, known)}"
+            )
     return [e for e in entries if not names or e.name in names]
 
 
@@ -99,6 +101,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
             + "; ".join(f"{o.name}: {o.error}" for o in failed)
         )
     return {
+        "rows_out": len(outcomes),
         "models": len(outcomes),
         "champions": sum(o.alias == "champion" for o in outcomes),
         "challengers": sum(o.alias == "challenger" for o in outcomes),

@@ -93,6 +93,14 @@ class LabelSpec(_Strict):
     lookback_days: int = Field(default=1, ge=0)  # how stale a feature row may be
 
 
+class Snapshots(_Strict):
+    """Segmentation rows: features averaged over ``count`` as-of dates ``every_days``
+    apart, the newest first (4 x 28 days: behaviour over the last 16 weeks)."""
+
+    count: int = Field(default=1, ge=1, le=52)
+    every_days: int = Field(default=28, ge=1)
+
+
 class Algorithm(_Strict):
     name: str
     # Spark ML parameter name -> values to search; one model per combination.
@@ -125,6 +133,7 @@ class Entry(_Strict):
     label: LabelSpec = LabelSpec()
     partition_by: list[str] = Field(default_factory=list)
     where: str | None = None  # a SQL filter on the rows, e.g. "watch_hours_28d > 0"
+    snapshots: Snapshots = Snapshots()
     algorithm: Algorithm
     split: Split = Split()
     gates: dict[str, Gate] = Field(default_factory=dict)

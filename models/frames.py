@@ -83,7 +83,7 @@ class FrameBuilder:
         if entry.kind == "churn":
             return self.churn_frame(entry)
         if entry.kind == "segmentation":
-            return self._snapshot_frame(entry)
+            return self.snapshot_frame(entry)
         raise FrameError(f"model '{entry.name}': kind {entry.kind} is not trained by this job")
 
     def _columns(self, entry: Entry) -> list[str]:
@@ -116,9 +116,9 @@ class FrameBuilder:
         silver = json.loads(build["input_versions"])
         subs = self.lake.read("silver.subscriptions", silver["subscriptions"])
         dates = dates or self.label_dates(entry)
-        labels = training.churn_labels(
-            subs, dates, entry.label.horizon_days, data_end
-        ).select(*KEYS, "subscription_id", "label")
+        labels = training.churn_labels(subs, dates, entry.label.horizon_days, data_end).select(
+            *KEYS, "subscription_id", "label"
+        )
         columns = self._columns(entry)
         groups = self._groups_for(columns)
         versions = self._table_versions(groups)
@@ -147,25 +147,53 @@ class FrameBuilder:
             },
         )
 
-    def _snapshot_frame(self, entry: Entry) -> ModelFrame:
-        snapshot = self.last_build()["last_as_of"]
-        columns = self._columns(entry)
+    def snapshot_frame(self, entry: Entry, extra: tuple[str, ...] = ()) -> ModelFrame:
+        """Subscribers on the newest as-of date. With ``snapshots.count`` > 1, each
+        numeric feature is the mean over the snapshots that pass ``where`` (a longer,
+        steadier view of behaviour than one window); categories come from the newest.
+        ``extra``: more feature columns to carry (scoring uses ``cancel_pending``)."""
+        newest = self.last_build()["last_as_of"]
+        every = dt.timedelta(days=entry.snapshots.every_days)
+        dates = [newest - k * every for k in range(entry.snapshots.count)]
+        columns = list(dict.fromkeys([*self._columns(entry), *extra]))
         groups = self._groups_for(columns)
         versions = self._table_versions(groups)
         df = None
         for g in groups:
             part = (
                 self.lake.read(g.table, versions[g.table])
-                .where(F.col("as_of_date") == F.lit(snapshot))
+                .where(F.col("as_of_date").isin(dates))
                 .select(*KEYS, *[c for c in columns if self.group_of[c] is g])
             )
             df = part if df is None else df.join(part, KEYS)
+        df = _filtered(df, entry)
+        categorical = self._categorical(entry.features)
+        if len(dates) > 1:
+            current = df.where(F.col("as_of_date") == F.lit(newest)).select("user_id").distinct()
+            newest_first = [*entry.partition_by, *categorical, *extra]
+            df = (
+                df.groupBy("user_id")
+                .agg(
+                    *[
+                        F.avg(F.col(c).cast("double")).alias(c)
+                        for c in entry.features
+                        if c not in newest_first
+                    ],
+                    *[F.max_by(c, "as_of_date").alias(c) for c in dict.fromkeys(newest_first)],
+                )
+                .join(current, "user_id")
+                .withColumn("as_of_date", F.lit(newest))
+            )
         return ModelFrame(
-            df=_filtered(df, entry),
+            df=df,
             features=list(entry.features),
-            categorical=self._categorical(entry.features),
+            categorical=categorical,
             time_column=None,
-            lineage={"feature_tables": versions, "snapshot": str(snapshot)},
+            lineage={
+                "feature_tables": versions,
+                "snapshot": str(newest),
+                "snapshot_dates": [str(d) for d in dates],
+            },
         )
 
     # ---- any table -------------------------------------------------------------
@@ -192,7 +220,9 @@ class FrameBuilder:
             df = df.withColumn("label", F.col(src.label_column).cast("int"))
         strings = {f.name for f in df.schema.fields if f.dataType.typeName() == "string"}
         categorical = list(
-            dict.fromkeys([*src.categorical_columns, *[c for c in src.feature_columns if c in strings]])
+            dict.fromkeys(
+                [*src.categorical_columns, *[c for c in src.feature_columns if c in strings]]
+            )
         )
         return ModelFrame(
             df=_filtered(df, entry),

@@ -96,4 +96,3 @@ def _clean(name: str) -> str:
         base, _, level = name.partition("__oh_")
         return f"{base}={level}"
     return name
-

@@ -173,7 +173,10 @@ class Registry:
             )
             self.client.set_registered_model_alias(name, alias, version.version)
             self.client.set_model_version_tag(
-                name, version.version, "fanbase.gates", "passed" if not failed else "; ".join(failed)
+                name,
+                version.version,
+                "fanbase.gates",
+                "passed" if not failed else "; ".join(failed),
             )
         return Registered(name, int(version.version), alias, run_id, failed)
 

@@ -111,7 +111,9 @@ def _centroids(assigned: DataFrame, slots: list[str]) -> tuple[dict, dict]:
         )
         .collect()
     )
-    centroids = {r["prediction"]: dict(zip(slots, map(float, r["mean"]), strict=True)) for r in rows}
+    centroids = {
+        r["prediction"]: dict(zip(slots, map(float, r["mean"]), strict=True)) for r in rows
+    }
     return centroids, {r["prediction"]: int(r["n"]) for r in rows}
 
 
@@ -147,7 +149,9 @@ def match_ids(
     def vec(centroid: dict[str, float]) -> np.ndarray:
         return np.array([centroid.get(s, 0.0) / scale[s] for s in names])
 
-    cost = np.array([[np.linalg.norm(vec(current[c]) - vec(previous[p])) for p in old_ids] for c in clusters])
+    cost = np.array(
+        [[np.linalg.norm(vec(current[c]) - vec(previous[p])) for p in old_ids] for c in clusters]
+    )
     rows, cols = linear_sum_assignment(cost)
     mapping = {clusters[r]: old_ids[c] for r, c in zip(rows, cols, strict=True)}
     fresh = max(old_ids) + 1

@@ -95,7 +95,7 @@ class Outcome:
             self.run_id,
             self.error,
             self.seconds,
-            dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
         )
 
 

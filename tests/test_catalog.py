@@ -45,10 +45,16 @@ def test_the_committed_catalog_loads_and_resolves_groups_to_features(known):
     by_name = {e.name: e for e in entries}
     assert {"churn_by_market", "churn_all_markets_logistic", "segments_by_market"} <= set(by_name)
     logistic = by_name["churn_all_markets_logistic"]
-    assert logistic.features[: len(known["engagement"])] == known["engagement"]
     assert "failed_payments_30d" in logistic.features
     assert "favourite_competition_in_season" in logistic.features
     assert len(logistic.features) == len(set(logistic.features))
+    # A group name expands to all its features, in declared order.
+    gbt = by_name["churn_gbt_by_market"]
+    assert gbt.features[: len(known["engagement"])] == known["engagement"]
+    # The demo catalog trains at least 30 models: three churn entries and the
+    # segmentation per market (10 demo markets), plus one global model.
+    per_market = [e for e in entries if e.partition_by == ["market"]]
+    assert len(per_market) * 10 + len(entries) - len(per_market) >= 30
 
 
 def test_a_minimal_entry_gets_defaults(tmp_path, known):
@@ -100,6 +106,14 @@ def test_a_minimal_entry_gets_defaults(tmp_path, known):
         (
             ("output: gold.churn_scores", "output: gold.churn_scores\n    partition_by: [country]"),
             r"key 'partition_by': 'country' is not a feature",
+        ),
+        (
+            ("{name: gbt}", "{name: gbt, grid: {max_depth: [3]}}"),
+            r"key 'algorithm.grid.max_depth': not a parameter of gbt; did you mean 'maxDepth'",
+        ),
+        (
+            ("output: gold.churn_scores", "output: gold.churn_scores\n    snapshots: {count: 0}"),
+            r"key 'snapshots.count': Input should be greater than or equal to 1",
         ),
         (
             ("    output: gold.churn_scores\n", ""),

@@ -71,6 +71,42 @@ def test_register_all_makes_tables_reachable_by_name(spark, lakehouse):
     assert spark.sql("SELECT count(*) AS n FROM test.registered").first().n == 0
 
 
+def test_a_table_rebuilt_whole_takes_new_columns_and_keeps_history(spark, lakehouse):
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    table = "test.redefined"
+    lakehouse.create(table, _schema(), constraints={"watch_non_negative": "watch_seconds >= 0"})
+    lakehouse.append(table, spark.createDataFrame([("u1", 10)], _schema()))
+    # Unchanged columns: nothing happens, the rows stay.
+    lakehouse.create(table, _schema(), replace_if_changed=True)
+    assert lakehouse.read(table).count() == 1
+
+    wider = StructType(
+        [*_schema().fields, StructField("share", DoubleType(), True, {"comment": "a share"})]
+    )
+    lakehouse.create(
+        table,
+        wider,
+        constraints={"share_range": "share BETWEEN 0 AND 1"},
+        replace_if_changed=True,
+    )
+    assert lakehouse.read(table).columns == ["user_id", "watch_seconds", "share"]
+    assert lakehouse.read(table).count() == 0
+    assert lakehouse.read(table, version=1).count() == 1  # history kept
+    comments = {r.col_name: r.comment for r in spark.sql(f"DESCRIBE TABLE {table}").collect()}
+    assert comments["share"] == "a share" and comments["watch_seconds"] == "seconds watched"
+    # Required columns stay required (a CHECK: Delta cannot re-add NOT NULL).
+    with pytest.raises(Exception, match="user_id_not_null"):
+        lakehouse.append(
+            table,
+            spark.createDataFrame(
+                [(None, 1, 0.5)], "user_id string, watch_seconds long, share double"
+            ),
+        )
+    with pytest.raises(Exception, match="share_range"):
+        lakehouse.append(table, spark.createDataFrame([("u1", 1, 2.0)], wider))
+
+
 def test_table_names_must_have_a_layer(lakehouse):
     with pytest.raises(ValueError, match="layer.table"):
         lakehouse.name("events")

@@ -154,10 +154,12 @@ class Lakehouse:
             writer.saveAsTable(self.name(table))
         else:
             writer.save(self.location(table))
-        # A DataFrame write makes every column nullable: put NOT NULL back.
-        for f in schema.fields:
-            if not f.nullable:
-                self.spark.sql(f"ALTER TABLE {self.ref(table)} ALTER COLUMN `{f.name}` SET NOT NULL")
+        # A DataFrame write makes every column nullable and Delta cannot set NOT NULL
+        # on an existing column, so required columns get a CHECK instead.
+        required = {
+            f"{f.name}_not_null": f"{f.name} IS NOT NULL" for f in schema.fields if not f.nullable
+        }
+        self._add_constraints(table, required)
 
     def _add_constraints(self, table: str, constraints: dict[str, str]) -> None:
         if not constraints:
