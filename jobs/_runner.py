@@ -18,7 +18,7 @@ import uuid
 from functools import cached_property
 from types import ModuleType
 
-from fanbase import __version__
+from fanbase import code_version
 from fanbase.config import ConfigError, Settings, load_settings
 from fanbase.logs import configure_logging
 
@@ -36,7 +36,7 @@ class JobContext:
         self.job = job
         self.run_id = run_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.log = logging.getLogger(f"fanbase.jobs.{job}")
-        self.code_version = __version__
+        self.code_version = code_version()
         if spark is not None:
             self.__dict__["spark"] = spark
 

@@ -67,6 +67,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
             lake.create(PROFILES, PROFILE_SCHEMA, comment="Segment profiles of champion models")
             profiles = ctx.spark.createDataFrame(result.profiles, PROFILE_SCHEMA)
             lake.replace_where(PROFILES, profiles, f"model = '{entry.name}'")
+        result.inputs.unpersist()
         n = lake.read(entry.output).where(slice_).count()
         summary["rows"][entry.name] = n
         print(f"{entry.name}: {n} rows as of {result.as_of_date} -> {entry.output}")

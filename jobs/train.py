@@ -54,8 +54,9 @@ def selected(entries: list, names: list[str]) -> list:
 
 def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.featurestore import FeatureStore
-    from fanbase.models.frames import FrameBuilder, partition_values
-    from fanbase.models.registry import Registry
+    from fanbase.models.catalog import CatalogError
+    from fanbase.models.frames import FrameBuilder, FrameError, partition_values
+    from fanbase.models.registry import Registry, registered_name
     from fanbase.models.train import (
         MODEL_RUNS,
         MODEL_RUNS_SCHEMA,
@@ -74,12 +75,24 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
 
     started = time.perf_counter()
-    tasks, frames = [], []
+    tasks, frames, unbuilt = [], [], []
     for entry in entries:
-        frame = builder.frame(entry)
+        try:
+            frame = builder.frame(entry)
+        except FrameError as err:  # the other entries still train
+            ctx.log.error("%s", err)
+            unbuilt.append(str(err))
+            continue
         frame.df = frame.df.persist()
         frames.append(frame)
         tasks += [Task(entry, values, frame) for values in partition_values(frame, entry)]
+    names = [registered_name(registry.prefix, t.entry, t.values) for t in tasks]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise CatalogError(
+            f"registered model names clash: {clashes}; two entries or partition values map "
+            "to one name (names are lower-cased, non-alphanumerics become _): rename an entry"
+        )
     prepared = time.perf_counter() - started
     workers = args.workers or ctx.config.models.workers
     ctx.log.info("%d models from %d entries, %d at a time", len(tasks), len(entries), workers)
@@ -94,11 +107,10 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         ctx.spark.createDataFrame([o.row(ctx.run_id) for o in outcomes], MODEL_RUNS_SCHEMA),
     )
     print(format_outcomes(outcomes))
-    failed = [o for o in outcomes if o.error]
+    failed = [f"{o.name}: {o.error}" for o in outcomes if o.error] + unbuilt
     if failed:
         raise RuntimeError(
-            f"{len(failed)} of {len(outcomes)} models failed: "
-            + "; ".join(f"{o.name}: {o.error}" for o in failed)
+            f"{len(failed)} of {len(outcomes) + len(unbuilt)} models failed: " + "; ".join(failed)
         )
     return {
         "rows_out": len(outcomes),

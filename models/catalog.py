@@ -227,6 +227,11 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
                 f"{where}: key 'gates.{metric}': {'lower' if lower else 'higher'} is better "
                 f"for {metric}, so its gate needs `{'max' if lower else 'min'}`"
             )
+    if e.snapshots.count > 1 and e.kind != "segmentation":
+        raise CatalogError(
+            f"{where}: key 'snapshots': averaging snapshots is for segmentation; kind "
+            f"{e.kind} reads features at each label's as-of date"
+        )
     if e.source is not None:
         if e.features:
             raise CatalogError(

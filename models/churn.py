@@ -101,8 +101,16 @@ def time_split(
         "test_first": str(test_first),
         "test_last": str(last),
     }
+    # Fit rows end a horizon before calibration starts, as training ends before the test.
+    fit_last = calibration_first - dt.timedelta(days=gap_days + 1)
+    if fit_last < first:
+        raise TrainingError(
+            f"the rows span {first}..{last}: too short to fit, calibrate and test with "
+            f"{gap_days} days of label horizon between them; lower `split.test_days` or add data"
+        )
+    window["fit_last"] = str(fit_last)
     return (
-        df.where(day < F.lit(calibration_first)),
+        df.where(day <= F.lit(fit_last)),
         df.where((day >= F.lit(calibration_first)) & (day <= F.lit(train_last))),
         df.where(day >= F.lit(test_first)),
         window,

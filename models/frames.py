@@ -48,7 +48,7 @@ class ModelFrame:
 
 
 class FrameBuilder:
-    """Builds (and caches, per entry shape) the frames of the catalog's entries."""
+    """Builds the frames of the catalog's entries from the feature store."""
 
     def __init__(self, store: FeatureStore):
         self.store = store

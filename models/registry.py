@@ -18,8 +18,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from fanbase import __version__
-from fanbase.models import plots
+from fanbase import code_version
+from fanbase.models import churn, plots, segmentation
 from fanbase.models.catalog import LOWER_IS_BETTER, Entry
 from fanbase.models.churn import Trained
 
@@ -79,8 +79,10 @@ class Registry:
     def version_by_alias(self, name: str, alias: str = CHAMPION):
         try:
             return self.client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as err:
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None  # no such model, or no version with that alias
+            raise
 
     def champion_artifact(self, name: str, artifact: str) -> dict | None:
         """A JSON artifact of the champion's run (e.g. segment centroids), or None."""
@@ -99,7 +101,8 @@ class Registry:
         version = self.version_by_alias(name)
         if version is None:
             return None
-        return mlflow.spark.load_model(f"models:/{name}@{CHAMPION}"), version
+        # By number, not alias: the alias may move while this job runs.
+        return mlflow.spark.load_model(f"models:/{name}/{version.version}"), version
 
     # ---- writing ---------------------------------------------------------------
     def log(
@@ -120,7 +123,7 @@ class Registry:
 
         name = registered_name(self.prefix, entry, values)
         partition = partition_label(entry, values)
-        output = "churn_probability" if entry.kind == "churn" else "segment_id"
+        output = churn.OUTPUT if entry.kind == "churn" else segmentation.OUTPUT
         sample = trained.model.transform(example)
         inputs = example.select(*trained.input_columns).toPandas()
         signature = infer_signature(inputs, sample.select(output).toPandas()[output])
@@ -129,7 +132,7 @@ class Registry:
             "fanbase.kind": entry.kind,
             "fanbase.partition": partition,
             "fanbase.job_run_id": job_run_id,
-            "fanbase.code_version": __version__,
+            "fanbase.code_version": code_version(),
             "fanbase.lineage": json.dumps(lineage, sort_keys=True, default=str),
             "fanbase.data_window": _window(lineage),
             "fanbase.feature_tables": json.dumps(lineage.get("feature_tables", {}), sort_keys=True),
@@ -166,8 +169,9 @@ class Registry:
         with _REGISTRY_LOCK:
             try:
                 self.client.create_registered_model(name, description=entry.description)
-            except MlflowException:
-                pass  # already registered
+            except MlflowException as err:
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
             version = self.client.create_model_version(
                 name, info.model_uri, run_id=run_id, tags={"fanbase.partition": partition}
             )

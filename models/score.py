@@ -120,6 +120,7 @@ PROFILE_SCHEMA = StructType(
 @dataclass
 class Scored:
     rows: DataFrame | None
+    inputs: DataFrame | None = None  # persisted feature rows; unpersist after writing
     profiles: list[tuple] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # partitions with no champion
     as_of_date: dt.date | None = None
@@ -132,6 +133,8 @@ def score_entry(builder: FrameBuilder, registry: Registry, entry: Entry, run_id:
     if entry.kind == "churn":
         # A pending cancel is a known outcome, and training left those rows out too.
         frame.df = frame.df.where(~F.coalesce(F.col("cancel_pending"), F.lit(False)))
+    # Read once, scored once per partition (the caller unpersists after writing).
+    frame.df = frame.df.persist()
     feature_tables = json.dumps(frame.lineage["feature_tables"], sort_keys=True)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     parts, profiles, missing = [], [], []
@@ -193,7 +196,8 @@ def score_entry(builder: FrameBuilder, registry: Registry, entry: Entry, run_id:
                 for p in found
             ]
     if not parts:
-        return Scored(None, profiles, missing, snapshot)
+        frame.df.unpersist()
+        return Scored(None, None, profiles, missing, snapshot)
     scored = parts[0]
     for p in parts[1:]:
         scored = scored.unionByName(p)
@@ -204,4 +208,4 @@ def score_entry(builder: FrameBuilder, registry: Registry, entry: Entry, run_id:
         scored = scored.withColumn("risk_decile", decile).select(*CHURN_SCHEMA.fieldNames())
     else:
         scored = scored.select(*SEGMENT_SCHEMA.fieldNames())
-    return Scored(scored, profiles, missing, snapshot)
+    return Scored(scored, frame.df, profiles, missing, snapshot)

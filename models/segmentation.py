@@ -79,6 +79,12 @@ def train(
     centroids, sizes = _centroids(assigned, slots)
     scale = _spread(x, slots)
     mapping = match_ids(centroids, previous or {}, scale, sizes)
+    # A cluster that won no training row may still win a scored row: give it an id too.
+    fresh = max(mapping.values(), default=-1) + 1
+    for c in range(cluster_model.getK()):
+        if c not in mapping:
+            mapping[c] = fresh
+            fresh += 1
     cases = " ".join(f"WHEN {c} THEN {s}" for c, s in sorted(mapping.items()))
     relabel = SQLTransformer(
         statement=f"SELECT *, CAST(CASE prediction {cases} END AS INT) AS {OUTPUT} FROM __THIS__"
@@ -87,7 +93,7 @@ def train(
     overall = _overall(x, slots)
     x.unpersist()
 
-    stable = {mapping[c]: centroids[c] for c in centroids}
+    stable = {mapping[c]: centroids[c] for c in centroids}  # clusters with rows
     sizes = {mapping[c]: sizes[c] for c in sizes}
     profiles = profile_segments(stable, sizes, overall, scale)
     return Trained(

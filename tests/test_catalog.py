@@ -116,6 +116,10 @@ def test_a_minimal_entry_gets_defaults(tmp_path, known):
             r"key 'snapshots.count': Input should be greater than or equal to 1",
         ),
         (
+            ("output: gold.churn_scores", "output: gold.churn_scores\n    snapshots: {count: 2}"),
+            r"key 'snapshots': averaging snapshots is for segmentation",
+        ),
+        (
             ("    output: gold.churn_scores\n", ""),
             r"model 'm1' \(models\[0\]\): missing key 'output'",
         ),

@@ -142,6 +142,12 @@ class Lakehouse:
         return existing != declared
 
     def _redefine(self, table: str, schema, partition_by: list[str]) -> None:
+        # Old CHECKs may name columns that are gone: drop them all; create() adds back
+        # the ones declared now.
+        for row in self.spark.sql(f"SHOW TBLPROPERTIES {self.ref(table)}").collect():
+            if row["key"].startswith("delta.constraints."):
+                name = row["key"][len("delta.constraints.") :]
+                self.spark.sql(f"ALTER TABLE {self.ref(table)} DROP CONSTRAINT {name}")
         # Column comments travel in the schema's metadata; CHECKs stay table properties.
         writer = (
             self.spark.createDataFrame([], schema)
