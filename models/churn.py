@@ -139,7 +139,11 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     n_cal, _ = _class_counts(calibration, "calibration")
     n_test, _ = _class_counts(test, "test")
 
-    prep_model = Pipeline(stages=prep.stages(frame.features, frame.categorical)).fit(fit)
+    features, empty = prep.with_values(fit, frame.features)
+    if not features:
+        raise TrainingError(f"every feature is missing in these rows: {empty}")
+    categorical = [c for c in frame.categorical if c in features]
+    prep_model = Pipeline(stages=prep.stages(features, categorical)).fit(fit)
     # Balanced weights: each class weighs half the fitting rows.
     w_pos, w_neg = n_fit / (2.0 * pos_fit), n_fit / (2.0 * (n_fit - pos_fit))
     weight = F.when(F.col("label") == 1, w_pos).otherwise(w_neg)
@@ -180,12 +184,12 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     slots = prep.slot_names(prep_model.transform(fit.limit(1)))
     return Trained(
         model=pipeline,
-        params={"algorithm": entry.algorithm.name, **params, **window},
+        params={"algorithm": entry.algorithm.name, **params, **window, "no_values": empty},
         metrics={**report, "test_churn_rate": _rate(bins)},
         rows={"fit": n_fit, "calibration": n_cal, "test": n_test},
         importances=_importances(clf_model, slots),
         curves={"reliability": bins, "grid_search": search},
-        input_columns=list(frame.features),
+        input_columns=features,
     )
 
 

@@ -96,3 +96,13 @@ def _clean(name: str) -> str:
         base, _, level = name.partition("__oh_")
         return f"{base}={level}"
     return name
+
+
+def with_values(df, features: list[str]) -> tuple[list[str], list[str]]:
+    """(features with at least one value in ``df``, features that are all missing).
+    A feature with no value in a partition (no win-backs yet in a new market) says
+    nothing there, and would stop the median imputer: that model goes without it."""
+    from pyspark.sql import functions as F
+
+    counts = df.agg(*[F.count(F.col(f)).alias(f) for f in features]).first().asDict()
+    return [f for f in features if counts[f]], [f for f in features if not counts[f]]

@@ -55,9 +55,11 @@ def train(
     n = data.count()
     if n < 10:
         raise TrainingError(f"{n} rows: too few to cluster")
-    prep_model = Pipeline(stages=prep.stages(frame.features, frame.categorical, scale=True)).fit(
-        data
-    )
+    features, empty = prep.with_values(data, frame.features)
+    if not features:
+        raise TrainingError(f"every feature is missing in these rows: {empty}")
+    categorical = [c for c in frame.categorical if c in features]
+    prep_model = Pipeline(stages=prep.stages(features, categorical, scale=True)).fit(data)
     x = prep_model.transform(data).cache()
     evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
     base = _algorithm(entry.algorithm.name, seed)
@@ -98,12 +100,12 @@ def train(
     profiles = profile_segments(stable, sizes, overall, scale)
     return Trained(
         model=pipeline,
-        params={"algorithm": entry.algorithm.name, **params},
+        params={"algorithm": entry.algorithm.name, **params, "no_values": empty},
         metrics={"silhouette": silhouette, "k": float(len(stable)), "rows": float(n)},
         rows={"fit": n},
         curves={"grid_search": search},
         extra={"centroids": {str(k): v for k, v in stable.items()}, "profiles": profiles},
-        input_columns=list(frame.features),
+        input_columns=features,
     )
 
 

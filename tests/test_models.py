@@ -344,3 +344,12 @@ def test_an_entry_can_train_on_any_table_with_categories_and_missing_values(spar
     importances = json.loads(mlflow.artifacts.load_text(f"runs:/{version.run_id}/importances.json"))
     # The category with the largest planted effect gets a coefficient, by name.
     assert any(k.startswith("tier=") for k in importances) and "x" in importances
+
+
+def test_a_feature_with_no_value_in_a_partition_is_left_out_of_that_model(spark):
+    from fanbase.models.prep import with_values
+
+    df = spark.createDataFrame(
+        [(1.0, None, "a"), (None, None, None)], "x double, y double, c string"
+    )
+    assert with_values(df, ["x", "y", "c"]) == (["x", "c"], ["y"])
