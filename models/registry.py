@@ -126,6 +126,9 @@ class Registry:
         output = churn.OUTPUT if entry.kind == "churn" else segmentation.OUTPUT
         sample = trained.model.transform(example)
         inputs = example.select(*trained.input_columns).toPandas()
+        # Integers as doubles in the signature: a missing value in scoring data is
+        # imputed by the model, so the schema must allow it.
+        inputs = inputs.astype({c: "float64" for c in inputs.select_dtypes("integer").columns})
         signature = infer_signature(inputs, sample.select(output).toPandas()[output])
         tags = {
             "fanbase.entry": entry.name,
