@@ -118,7 +118,7 @@ def train_one(task: Task, registry: Registry, seed: int, job_run_id: str) -> Out
         return Outcome(task, name, time.perf_counter() - started, error=str(err))
     except Exception as err:  # noqa: BLE001 - one broken model must not stop the others
         log.exception("%s: training failed", name)
-        error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+        error = _one_line(err)
         return Outcome(task, name, time.perf_counter() - started, error=error)
     seconds = time.perf_counter() - started
     log.info(
@@ -149,3 +149,16 @@ def train_all(
         return [train_one(t, registry, seed, job_run_id) for t in tasks]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="train") as pool:
         return list(pool.map(lambda t: train_one(t, registry, seed, job_run_id), tasks))
+
+
+def _one_line(err: Exception) -> str:
+    """The cause in one line: for a JVM error, the Java exception's own message rather
+    than py4j's "An error occurred while calling o123.fit"."""
+    java = getattr(err, "java_exception", None)
+    if java is not None:
+        try:
+            return str(java.toString()).strip().splitlines()[0]
+        except Exception:  # noqa: BLE001 - the gateway may be gone; fall back below
+            pass
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
