@@ -40,3 +40,19 @@ def test_reliability_bins(scored):
     bins = {r["bin"]: r for r in metrics.reliability(scored, bins=2)}
     assert bins[1]["n"] == 5 and bins[1]["observed_rate"] == pytest.approx(0.4)
     assert bins[1]["mean_probability"] == pytest.approx(0.7)
+
+
+def test_adjusted_rand_index_by_hand(spark):
+    from fanbase.models.metrics import adjusted_rand_index
+
+    def ari(a, b):
+        df = spark.createDataFrame(list(zip(a, b, strict=True)), "a string, b string")
+        return adjusted_rand_index(df, "a", "b")
+
+    # Same partition under other names: 1.
+    assert ari(["x", "x", "y", "y"], ["1", "1", "2", "2"]) == pytest.approx(1.0)
+    # Contingency {(x,1): 2, (y,2): 1, (y,3): 1}: index 1, expected 2*1/6, max 1.5,
+    # so (1 - 1/3) / (1.5 - 1/3) = 4/7.
+    assert ari(["x", "x", "y", "y"], ["1", "1", "2", "3"]) == pytest.approx(4 / 7)
+    # Everything in one cluster against a split: 0 (no agreement beyond chance).
+    assert ari(["x", "x", "x", "x"], ["1", "1", "2", "2"]) == pytest.approx(0.0)
