@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_survival.py
 
 clean:
 	rm -rf $(VENV) .jars build dist *.egg-info lakehouse

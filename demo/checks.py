@@ -6,17 +6,32 @@
   of it a model recovers.
 - Segments: the adjusted Rand index between the segments a model assigns and the
   latent segments users were drawn from.
+- Survival: the Cox hazard ratios of the churn drivers against the multipliers the
+  generator plants (``demo/churn.py``), fitted once on the store's features and once
+  with the favourite competition's season taken from the user's latent favourite.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from fanbase.demo import churn
 from fanbase.models import metrics
+
+# Feature -> the multiplier of the daily churn hazard the generator plants for it. The
+# store measures "in season"; the generator plants "off season", so its inverse.
+PLANTED_HAZARD_RATIOS = {
+    "high_buffering_14d": math.exp(churn.BETA["high_buffering"]),
+    "live_share_28d": math.exp(churn.BETA["live_share_28d"]),
+    "failed_payments_30d": math.exp(churn.BETA["failed_payment_last_30d"]),
+    "favourite_competition_in_season": math.exp(-churn.BETA["favourite_competition_off_season"]),
+}
+IN_SEASON = "favourite_competition_in_season"
 
 
 def truth_dir(raw_root: str | Path) -> Path:
@@ -77,3 +92,71 @@ def segments_ari(spark, raw_root, assigned: DataFrame, column: str = "segment_id
         "rows": both.count(),
         "ari": metrics.adjusted_rand_index(both, column, "true_segment"),
     }
+
+
+def latent_in_season(spark, raw_root, fixtures: DataFrame, rows: DataFrame, radius_days: int = 7):
+    """``rows`` (user_id, as_of_date, ...) with ``IN_SEASON`` recomputed as the
+    generator defines it: the user's LATENT favourite competition has a fixture within
+    ``radius_days`` of the date (UTC kickoff dates, as the generator counts days). A
+    competition with no fixture at all never counts as off season there, nor here."""
+    favourite = spark.read.json(str(truth_dir(raw_root) / "users.jsonl.gz")).select(
+        "user_id", F.col("favourite_competition").alias("_competition")
+    )
+    offsets = F.sequence(F.lit(-radius_days), F.lit(radius_days))
+    season_days = (
+        fixtures.select("competition", F.to_date("kickoff").alias("d"))
+        .distinct()
+        .select(
+            F.col("competition").alias("_competition"),
+            F.explode(F.transform(offsets, lambda k: F.date_add("d", k))).alias("as_of_date"),
+        )
+        .distinct()
+        .withColumn("_in", F.lit(True))
+    )
+    scheduled = (
+        fixtures.select(F.col("competition").alias("_competition"))
+        .distinct()
+        .withColumn("_scheduled", F.lit(True))
+    )
+    return (
+        rows.drop(IN_SEASON)
+        .join(favourite, "user_id", "left")
+        .join(scheduled, "_competition", "left")
+        .join(season_days, ["_competition", "as_of_date"], "left")
+        .withColumn(IN_SEASON, F.coalesce("_in", F.lit(False)) | F.col("_scheduled").isNull())
+        .drop("_competition", "_in", "_scheduled")
+    )
+
+
+def survival_vs_truth(spark, raw_root, builder, entry, extend_days: int = 30) -> dict:
+    """Fit a survival entry's Cox model on its rows twice, with the store's features and
+    with the latent favourite's season, and compare each planted hazard ratio.
+    Relative error = fitted / planted - 1."""
+    from fanbase.models import survival_fit
+
+    frames = builder.survival_frames(entry)
+    spec = survival_fit.spec_for(entry, frames.fit, extend_days)
+    out: dict = {"entry": entry.name, "planted": dict(PLANTED_HAZARD_RATIOS)}
+    variants = {"store_features": frames.fit.df}
+    if IN_SEASON in frames.fit.features:
+        fixtures = builder.lake.read("silver.fixtures")
+        variants["latent_favourite"] = latent_in_season(spark, raw_root, fixtures, frames.fit.df)
+    for name, df in variants.items():
+        frames.fit.df = df
+        results = survival_fit.fit_partitions(frames.fit, spec)
+        fitted = {}
+        for part in results:
+            key = "/".join(part.values) or "all"
+            ratios = {h["term"]: h for h in part.result.get("hazard_ratios", [])}
+            fitted[key] = {
+                term: {
+                    "hazard_ratio": ratios[term]["hazard_ratio"],
+                    "ci": [ratios[term]["ci_lower"], ratios[term]["ci_upper"]],
+                    "relative_error": ratios[term]["hazard_ratio"] / planted - 1,
+                }
+                for term, planted in PLANTED_HAZARD_RATIOS.items()
+                if term in ratios
+            }
+            fitted[key]["events"] = part.result["events"]
+        out[name] = fitted
+    return out

@@ -157,6 +157,7 @@ def survival_set(
         "market",
         "plan",
         "price",
+        "currency",
         "acquisition_channel",
         "spell_number",
         "left_truncated",
@@ -182,4 +183,72 @@ def survival_set(
     ) / 86400.0
     return rows.join(running, "subscription_id").select(
         "*", F.lit(as_of).cast("date").alias("as_of_date"), entry.alias("entry_days")
+    )
+
+
+# What each survival row says about its spell.
+SPELL_ATTRIBUTES = (
+    "user_id",
+    "subscription_id",
+    "market",
+    "plan",
+    "price",
+    "currency",
+    "acquisition_channel",
+    "spell_number",
+    "spell_started_at",
+)
+
+
+def survival_episodes(
+    subscriptions: DataFrame,
+    snapshot: dt.date,
+    every_days: int,
+    censor_reasons: tuple[str, ...] = (),
+) -> DataFrame:
+    """Spells before the snapshot in counting-process form, on the tenure time scale: one
+    row per ``every_days`` of a spell, at risk from ``entry_days`` to ``duration_days``
+    (days since the spell started), with the covariates to read at ``as_of_date`` (the
+    row's first as-of date). ``event`` = 1 on the row where the spell's cancel request
+    falls; spells still running are censored at the snapshot. A cancel whose reason is
+    in ``censor_reasons`` (e.g. ``payment_failed``: a competing risk) is censored there.
+
+    Spells whose start is unknown (``left_truncated``: first seen mid-spell, signup
+    before the data) have no tenure to put them on and are left out; callers count them.
+    """
+    cut = F.lit(snapshot).cast("timestamp")
+    s = spells(subscriptions).where((F.col("spell_started_at") < cut) & ~F.col("left_truncated"))
+    start = F.col("spell_started_at")
+    cancelled = F.col("cancelled_at").isNotNull() & (F.col("cancelled_at") < cut)
+    counted = cancelled
+    if censor_reasons:
+        competing = F.coalesce(F.col("cancel_reason").isin(list(censor_reasons)), F.lit(False))
+        counted = cancelled & ~competing
+    stop = F.when(cancelled, F.col("cancelled_at")).otherwise(cut)
+    first = F.date_add(F.to_date(start), 1)
+    # The as-of dates A (00:00) inside the spell: first, first + every_days, ... < stop.
+    last = F.greatest(first, F.to_date(stop - F.expr("INTERVAL 1 MICROSECOND")))
+    dates = F.sequence(first, last, F.expr(f"INTERVAL {int(every_days)} DAYS"))
+    rows = s.select(
+        *SPELL_ATTRIBUTES[:-1],
+        start.alias("spell_started_at"),
+        stop.alias("_stop"),
+        counted.alias("_counted"),
+        first.alias("_first"),
+        F.explode(dates).alias("as_of_date"),
+    )
+    seconds = F.unix_timestamp(F.col("spell_started_at"))
+    since_start = lambda ts: (F.unix_timestamp(ts) - seconds) / 86400.0  # noqa: E731
+    next_date = F.date_add("as_of_date", int(every_days)).cast("timestamp")
+    exit_ = F.least(next_date, F.col("_stop"))
+    entry = F.when(F.col("as_of_date") == F.col("_first"), F.lit(0.0)).otherwise(
+        since_start(F.col("as_of_date").cast("timestamp"))
+    )
+    return rows.select(
+        *SPELL_ATTRIBUTES,
+        "as_of_date",
+        entry.alias("entry_days"),
+        # A cancel in the spell's first second still needs a positive duration.
+        F.greatest(since_start(exit_), entry + F.lit(1.0 / 86400)).alias("duration_days"),
+        (F.col("_counted") & (F.col("_stop") <= next_date)).cast("int").alias("event"),
     )

@@ -1,7 +1,8 @@
 """The whole pipeline, in dependency order: the README's main command.
 
 On the embedded default it first generates the demo data when the raw root holds
-none, then runs each step: ingest, features, train (the model catalog), score.
+none, then runs each step: ingest, features, train (the model catalog), score, and
+survival (survival models and customer value).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     _step(ctx, "features", [], summary)
     _step(ctx, "train", [], summary)
     _step(ctx, "score", [], summary)
+    _step(ctx, "survival", [], summary)
     print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 

@@ -68,7 +68,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     entries = selected(load_entries(ctx.config), args.model)
     later = [e.name for e in entries if e.kind not in TRAINED_KINDS]
     if later:
-        ctx.log.warning("not trained by this job (kind has no trainer yet): %s", later)
+        ctx.log.warning("not trained by this job (survival: `fanbase survival`): %s", later)
     entries = [e for e in entries if e.kind in TRAINED_KINDS]
     experiment_id = ctx.configure_mlflow()
     registry = Registry(experiment_id, ctx.config.models.registry_prefix)

@@ -8,8 +8,8 @@ its features (groups, ``group.feature`` or feature names), label, partitioning,
 algorithm and search grid, time-based split, promotion gates and output table.
 
 A mistake is one ``CatalogError`` naming the file, the entry and the key, with the
-allowed values or the nearest known name. Training itself is not here yet (issue 6):
-this module only turns YAML into validated, resolved entries.
+allowed values or the nearest known name. This module only turns YAML into
+validated, resolved entries; ``models/train.py`` and ``jobs/survival.py`` fit them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ KINDS = ("churn", "segmentation", "survival", "attribution", "sentiment")
 ALGORITHMS = {
     "churn": ("logistic_regression", "gbt", "random_forest"),
     "segmentation": ("kmeans", "bisecting_kmeans", "gaussian_mixture"),
-    "survival": ("kaplan_meier", "cox", "weibull_aft", "log_logistic_aft"),
+    # AFT models (weibull_aft, log_logistic_aft) are fitted beside every Cox model and
+    # compared by AIC: `survival.parametric` names them.
+    "survival": ("cox", "kaplan_meier"),
     "attribution": ("touch", "poisson_lift"),
     "sentiment": ("naive_bayes", "logistic_regression"),
 }
@@ -76,6 +78,11 @@ class TableSource(_Strict):
     feature_columns: list[str] = Field(min_length=1)
     categorical_columns: list[str] = Field(default_factory=list)
     time_column: str | None = None  # for the time-based split
+    # Survival entries: the tenure at the event or censoring, 1/0 (or true/false) for
+    # the event, and optionally the tenure when the row was first observed (late entry).
+    duration_column: str | None = None
+    event_column: str | None = None
+    entry_column: str | None = None
 
     @model_validator(mode="after")
     def _one_location(self):
@@ -99,6 +106,23 @@ class Snapshots(_Strict):
 
     count: int = Field(default=1, ge=1, le=52)
     every_days: int = Field(default=28, ge=1)
+
+
+class SurvivalOptions(_Strict):
+    """How a survival entry builds its rows and what it fits besides the main model."""
+
+    # Covariates are re-read every this many days of a spell (time-varying covariates).
+    episode_days: int = Field(default=7, ge=1, le=365)
+    # Cancels with these reasons end the spell without the event (competing risks),
+    # e.g. [payment_failed] for the hazard of choosing to leave.
+    censor_reasons: list[str] = Field(default_factory=list)
+    strata: list[str] = Field(default_factory=list)  # a baseline hazard per value
+    groups: list[str] = Field(default_factory=list)  # Kaplan-Meier + log-rank per column
+    parametric: list[Literal["weibull_aft", "log_logistic_aft"]] = Field(
+        default_factory=lambda: ["weibull_aft", "log_logistic_aft"]
+    )
+    min_events: int = Field(default=20, ge=1)
+    penalizer: float = Field(default=0.0, ge=0)
 
 
 class Algorithm(_Strict):
@@ -134,6 +158,7 @@ class Entry(_Strict):
     partition_by: list[str] = Field(default_factory=list)
     where: str | None = None  # a SQL filter on the rows, e.g. "watch_hours_28d > 0"
     snapshots: Snapshots = Snapshots()
+    survival: SurvivalOptions | None = None  # kind survival only
     algorithm: Algorithm
     split: Split = Split()
     gates: dict[str, Gate] = Field(default_factory=dict)
@@ -232,6 +257,14 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
             f"{where}: key 'snapshots': averaging snapshots is for segmentation; kind "
             f"{e.kind} reads features at each label's as-of date"
         )
+    if e.survival is not None and e.kind != "survival":
+        raise CatalogError(f"{where}: key 'survival': only entries of kind survival take it")
+    if e.kind == "survival" and e.source is not None:
+        if not (e.source.duration_column and e.source.event_column):
+            raise CatalogError(
+                f"{where}: key 'source': a survival entry names `duration_column` and "
+                "`event_column`"
+            )
     if e.source is not None:
         if e.features:
             raise CatalogError(
@@ -245,7 +278,15 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
             raise CatalogError(
                 f"{where}: key 'partition_by': {sorted(bad)} are not columns of the source"
             )
-    elif e.kind in ("churn", "segmentation") and not e.features:
+        if e.survival is not None:
+            for key in ("strata", "groups"):
+                bad = set(getattr(e.survival, key)) - set(e.source.feature_columns)
+                if bad:
+                    raise CatalogError(
+                        f"{where}: key 'survival.{key}': {sorted(bad)} are not in "
+                        "source.feature_columns"
+                    )
+    elif (e.kind in ("churn", "segmentation") or e.algorithm.name == "cox") and not e.features:
         raise CatalogError(f"{where}: key 'features': name feature groups or features")
 
 
@@ -277,11 +318,14 @@ def _resolve(where: str, e: Entry, known: dict[str, list[str]]) -> list[str]:
                 f"{suggest(item, [*known, *by_name])}"
             )
         out += [n for n in names if n not in out]
-    for column in e.partition_by:
+    named = [("partition_by", c) for c in e.partition_by]
+    if e.survival is not None:
+        for key in ("strata", "groups"):
+            named += [(f"survival.{key}", c) for c in getattr(e.survival, key)]
+    for key, column in named:
         if e.source is None and column not in by_name:
             raise CatalogError(
-                f"{where}: key 'partition_by': '{column}' is not a feature"
-                f"{suggest(column, by_name)}"
+                f"{where}: key '{key}': '{column}' is not a feature{suggest(column, by_name)}"
             )
     return out
 

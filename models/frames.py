@@ -25,14 +25,32 @@ from pyspark.sql import functions as F
 from fanbase.features import training
 from fanbase.features.spec import FeatureGroup
 from fanbase.featurestore import FeatureStore
-from fanbase.models.catalog import Entry
+from fanbase.models.catalog import Entry, SurvivalOptions
 
 KEYS = ["user_id", "as_of_date"]
+# Survival rows carry these spell attributes themselves (not read from the store).
+SPELL_COLUMNS = ("market", "plan", "price", "currency", "acquisition_channel", "spell_number")
+SURVIVAL_COLUMNS = ("entry_days", "duration_days", "event")
 CATEGORICAL_TYPES = ("string",)
 
 
 class FrameError(Exception):
     """The data an entry needs is not there (no feature build, no matured label...)."""
+
+
+@dataclass
+class SurvivalFrames:
+    """``fit``: counting-process rows (``entry_days``, ``duration_days``, ``event``) with
+    the covariates at each row's as-of date. ``value``: the rows customer value is
+    scored on (None for a ``source`` entry): spells running at the snapshot with
+    ``tenure_days`` and their covariates then (``cohort`` = current), and spells that
+    started in the last ``new_subscriber_days`` at tenure 0 with their first covariates
+    (``cohort`` = new). ``unknown_start``: spells left out for having no known start."""
+
+    fit: ModelFrame
+    value: DataFrame | None
+    snapshot: dt.date | None
+    unknown_start: DataFrame | None = None
 
 
 @dataclass
@@ -84,6 +102,8 @@ class FrameBuilder:
             return self.churn_frame(entry)
         if entry.kind == "segmentation":
             return self.snapshot_frame(entry)
+        if entry.kind == "survival":
+            return self.survival_frames(entry).fit
         raise FrameError(f"model '{entry.name}': kind {entry.kind} is not trained by this job")
 
     def _columns(self, entry: Entry) -> list[str]:
@@ -196,6 +216,65 @@ class FrameBuilder:
             },
         )
 
+    def survival_frames(self, entry: Entry, new_subscriber_days: int = 90) -> SurvivalFrames:
+        if entry.source is not None:
+            return SurvivalFrames(fit=self._source_frame(entry), value=None, snapshot=None)
+        opts = entry.survival or SurvivalOptions()
+        build = self.last_build()
+        snapshot = build["last_as_of"]
+        silver = json.loads(build["input_versions"])
+        subs = self.lake.read("silver.subscriptions", silver["subscriptions"])
+        episodes = training.survival_episodes(
+            subs, snapshot, opts.episode_days, tuple(opts.censor_reasons)
+        )
+        running = training.survival_set(subs, snapshot, "as_of", snapshot)
+        current = running.where(~F.col("left_truncated")).select(
+            *training.SPELL_ATTRIBUTES,
+            "as_of_date",
+            F.col("entry_days").alias("tenure_days"),
+            F.lit("current").alias("cohort"),
+        )
+        since = snapshot - dt.timedelta(days=new_subscriber_days)
+        new = episodes.where(
+            (F.col("entry_days") == 0) & (F.to_date("spell_started_at") >= F.lit(since))
+        ).select(
+            *training.SPELL_ATTRIBUTES,
+            "as_of_date",
+            F.lit(0.0).alias("tenure_days"),
+            F.lit("new").alias("cohort"),
+        )
+        wanted = [*self._columns(entry), *opts.strata, *opts.groups]
+        columns = [c for c in dict.fromkeys(wanted) if c not in SPELL_COLUMNS]
+        groups = self._groups_for(columns)
+        versions = self._table_versions(groups)
+        tables = {
+            g.table: self.lake.read(g.table, versions[g.table])
+            .where(F.col("as_of_date") <= F.lit(snapshot))
+            .select(*KEYS, *[c for c in columns if self.group_of[c] is g])
+            for g in groups
+        }
+        lookback = entry.label.lookback_days
+        fit = training.training_set(episodes, tables, lookback)
+        value = training.training_set(current.unionByName(new), tables, lookback)
+        return SurvivalFrames(
+            fit=ModelFrame(
+                df=_filtered(fit, entry),
+                features=list(entry.features),
+                categorical=self._categorical(entry.features),
+                time_column="as_of_date",
+                lineage={
+                    "feature_tables": versions,
+                    "silver.subscriptions": silver["subscriptions"],
+                    "snapshot": str(snapshot),
+                    "episode_days": opts.episode_days,
+                    "censor_reasons": list(opts.censor_reasons),
+                },
+            ),
+            value=_filtered(value, entry),
+            snapshot=snapshot,
+            unknown_start=subs.where(F.col("left_truncated")),
+        )
+
     # ---- any table -------------------------------------------------------------
     def _source_frame(self, entry: Entry) -> ModelFrame:
         src = entry.source
@@ -210,7 +289,8 @@ class FrameBuilder:
             df = reader.load(src.path)
             where = src.path
         wanted = [*src.feature_columns, *([src.label_column] if src.label_column else [])]
-        wanted += [c for c in [src.time_column, *entry.partition_by] if c]
+        survival = [src.duration_column, src.event_column, src.entry_column]
+        wanted += [c for c in [src.time_column, *entry.partition_by, *survival] if c]
         missing = [c for c in dict.fromkeys(wanted) if c not in df.columns]
         if missing:
             raise FrameError(
@@ -218,6 +298,15 @@ class FrameBuilder:
             )
         if src.label_column:
             df = df.withColumn("label", F.col(src.label_column).cast("int"))
+        if src.duration_column:
+            df = df.select(
+                "*",
+                F.col(src.duration_column).cast("double").alias("duration_days"),
+                F.col(src.event_column).cast("int").alias("event"),
+                (F.col(src.entry_column) if src.entry_column else F.lit(0.0))
+                .cast("double")
+                .alias("entry_days"),
+            )
         strings = {f.name for f in df.schema.fields if f.dataType.typeName() == "string"}
         categorical = list(
             dict.fromkeys(

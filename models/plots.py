@@ -56,3 +56,28 @@ def segment_sizes(profiles: list[dict], title: str) -> Figure:
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def survival_curves(curves: list[dict], title: str, max_groups: int = 8) -> Figure:
+    """Kaplan-Meier curves: the overall one with its interval, and the curves of the
+    first group column (e.g. plan) beside it."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    overall = next(c for c in curves if c["group_column"] == "all")
+    days = range(len(overall["survival"]))
+    ax.step(days, overall["survival"], where="post", color="black", label="all")
+    ax.fill_between(days, overall["lower"], overall["upper"], step="post", alpha=0.15, color="grey")
+    first = next((c["group_column"] for c in curves if c["group_column"] != "all"), None)
+    for c in [c for c in curves if c["group_column"] == first][:max_groups]:
+        ax.step(
+            range(len(c["survival"])),
+            c["survival"],
+            where="post",
+            label=f"{first}={c['group_value']}",
+        )
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("tenure (days)")
+    ax.set_ylabel("share still subscribed")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig

@@ -130,16 +130,7 @@ class Registry:
         # imputed by the model, so the schema must allow it.
         inputs = inputs.astype({c: "float64" for c in inputs.select_dtypes("integer").columns})
         signature = infer_signature(inputs, sample.select(output).toPandas()[output])
-        tags = {
-            "fanbase.entry": entry.name,
-            "fanbase.kind": entry.kind,
-            "fanbase.partition": partition,
-            "fanbase.job_run_id": job_run_id,
-            "fanbase.code_version": code_version(),
-            "fanbase.lineage": json.dumps(lineage, sort_keys=True, default=str),
-            "fanbase.data_window": _window(lineage),
-            "fanbase.feature_tables": json.dumps(lineage.get("feature_tables", {}), sort_keys=True),
-        }
+        tags = _tags(entry, partition, job_run_id, lineage)
         failed = gate_failures(entry, trained.metrics)
         with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
             mlflow.log_params({k: _param(v) for k, v in trained.params.items()})
@@ -168,6 +159,54 @@ class Registry:
                 pip_requirements=[f"pyspark=={pyspark.__version__}"],
             )
             run_id = run.info.run_id
+        return self._register(name, entry, partition, info.model_uri, run_id, failed)
+
+    def log_survival(
+        self, entry: Entry, values: tuple, result: dict, card: dict, lineage: dict, job_run_id: str
+    ) -> Registered:
+        """Log one partition's survival fit: parameters, metrics (concordance, AIC,
+        counts, log-rank p-values), the full result and a Kaplan-Meier figure, and the
+        model card as a pyfunc model; register it and set its alias by the gates."""
+        import tempfile
+        from pathlib import Path
+
+        from fanbase.models.survival_pyfunc import CARD, SurvivalModel
+
+        name = registered_name(self.prefix, entry, values)
+        partition = partition_label(entry, values)
+        metrics = survival_metrics(result)
+        failed = gate_failures(entry, metrics)
+        tags = _tags(entry, partition, job_run_id, lineage)
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
+            mlflow.log_params(
+                {
+                    "algorithm": entry.algorithm.name,
+                    "covariates": _param(card["covariates"]),
+                    "strata": _param(card["strata_columns"]),
+                    **{
+                        k: _param(v)
+                        for k, v in (entry.survival.model_dump() if entry.survival else {}).items()
+                    },
+                }
+            )
+            mlflow.log_metrics({k: v for k, v in metrics.items() if _finite(v)})
+            mlflow.log_dict({k: v for k, v in result.items() if k != "strata"}, "result.json")
+            if result.get("curves"):
+                mlflow.log_figure(plots.survival_curves(result["curves"], name), "survival.png")
+            mlflow.set_tag("fanbase.gates", "passed" if not failed else "; ".join(failed))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model_card.json"
+                path.write_text(json.dumps(card))
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=SurvivalModel(),
+                    artifacts={CARD: str(path)},
+                    pip_requirements=[f"mlflow=={mlflow.__version__}", "numpy", "pandas"],
+                )
+            run_id = run.info.run_id
+        return self._register(name, entry, partition, info.model_uri, run_id, failed)
+
+    def _register(self, name, entry, partition, model_uri, run_id, failed) -> Registered:
         alias = CHALLENGER if failed else CHAMPION
         with _REGISTRY_LOCK:
             try:
@@ -176,7 +215,7 @@ class Registry:
                 if err.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
             version = self.client.create_model_version(
-                name, info.model_uri, run_id=run_id, tags={"fanbase.partition": partition}
+                name, model_uri, run_id=run_id, tags={"fanbase.partition": partition}
             )
             self.client.set_registered_model_alias(name, alias, version.version)
             self.client.set_model_version_tag(
@@ -186,6 +225,34 @@ class Registry:
                 "passed" if not failed else "; ".join(failed),
             )
         return Registered(name, int(version.version), alias, run_id, failed)
+
+
+def survival_metrics(result: dict) -> dict[str, float]:
+    metrics = {
+        "concordance": result.get("concordance"),
+        "aic_partial": result.get("aic_partial"),
+        "rows": result["rows"],
+        "subjects": result["subjects"],
+        "events": result["events"],
+    }
+    for name, aic in ((result.get("parametric") or {}).get("aic") or {}).items():
+        metrics[f"aic_{name}"] = aic
+    for test in result.get("logrank") or []:
+        metrics[f"logrank_p_{test['group_column']}"] = test["p_value"]
+    return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def _tags(entry: Entry, partition: str, job_run_id: str, lineage: dict) -> dict[str, str]:
+    return {
+        "fanbase.entry": entry.name,
+        "fanbase.kind": entry.kind,
+        "fanbase.partition": partition,
+        "fanbase.job_run_id": job_run_id,
+        "fanbase.code_version": code_version(),
+        "fanbase.lineage": json.dumps(lineage, sort_keys=True, default=str),
+        "fanbase.data_window": _window(lineage),
+        "fanbase.feature_tables": json.dumps(lineage.get("feature_tables", {}), sort_keys=True),
+    }
 
 
 def _window(lineage: dict) -> str:

@@ -49,3 +49,50 @@ def lakehouse(spark, settings):
     from fanbase.lakehouse import Lakehouse
 
     return Lakehouse(spark, settings.lakehouse)
+
+
+# Generated data for the model tests, shared by test_models and test_survival.
+MODEL_MARKETS = ["DE", "GB", "US"]
+
+
+@pytest.fixture(scope="session")
+def model_raw(tmp_path_factory) -> Path:
+    """Demo data at test scale: 2,000 users over 180 days in three markets."""
+    from fanbase.demo import generate
+    from fanbase.demo.settings import GeneratorSettings
+
+    out = tmp_path_factory.mktemp("raw-models")
+    generate(
+        out,
+        GeneratorSettings.tiny(
+            users=2000,
+            days=180,
+            markets=MODEL_MARKETS,
+            workers=1,
+            churn_as_of_first_days=35,
+            churn_as_of_every_days=7,
+        ),
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def model_store(spark, model_raw, tmp_path_factory) -> Path:
+    """Silver and the feature store built from ``model_raw``, in a lakehouse root that
+    tests copy (``copy_lake``) before writing models into it."""
+    from fanbase.jobs import features, ingest
+    from fanbase.jobs._runner import build_parser, run_job
+
+    root = tmp_path_factory.mktemp("lake-store")
+    for module, argv in ((ingest, ["--raw-root", str(model_raw)]), (features, [])):
+        args = build_parser(module).parse_args([*argv, "--set", f"lakehouse.root={root}"])
+        run_job(module, args, spark=spark)
+    return root
+
+
+def copy_lake(store: Path, to: Path) -> Path:
+    """A private copy of a lakehouse root (Delta logs hold relative paths)."""
+    import shutil
+
+    shutil.copytree(store, to, dirs_exist_ok=True)
+    return to

@@ -172,3 +172,79 @@ def test_duplicate_names_and_a_missing_file_are_errors(tmp_path, known):
     (conf / "models" / "catalog.yml").write_text("files: [mine.yml, gone.yml]\n")
     with pytest.raises(CatalogError, match=r"gone\.yml: file not found"):
         load_catalog(conf, known)
+
+
+SURVIVAL = """
+models:
+  - name: s1
+    kind: survival
+    features: [live_share_28d, acquisition_channel]
+    partition_by: [market]
+    survival: {strata: [plan], groups: [acquisition_channel], censor_reasons: [payment_failed]}
+    algorithm: {name: cox}
+    gates: {concordance: {min: 0.55}}
+    output: gold.hazard_ratios
+"""
+
+
+def test_a_survival_entry_loads_with_its_options(tmp_path, known):
+    (entry,) = load_catalog(_conf(tmp_path, SURVIVAL), known)
+    assert entry.survival.strata == ["plan"] and entry.survival.episode_days == 7
+    assert entry.survival.parametric == ["weibull_aft", "log_logistic_aft"]
+    assert entry.survival.censor_reasons == ["payment_failed"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("strata: [plan]", "strata: [plann]"),
+            r"model 's1' \(models\[0\]\): key 'survival.strata': 'plann' is not a feature; "
+            r"did you mean 'plan'",
+        ),
+        (
+            ("groups: [acquisition_channel]", "groups: [acquisition_chanel]"),
+            r"key 'survival.groups': 'acquisition_chanel' is not a feature",
+        ),
+        (
+            ("{name: cox}", "{name: weibull_aft}"),
+            r"key 'algorithm.name': 'weibull_aft' is not an algorithm for kind survival",
+        ),
+        (
+            (
+                "censor_reasons: [payment_failed]}",
+                "censor_reasons: [payment_failed], parametric: [gompertz]}",
+            ),
+            r"key 'survival.parametric.0': Input should be 'weibull_aft' or 'log_logistic_aft'",
+        ),
+        (
+            ("{concordance: {min: 0.55}}", "{concordance: {max: 0.55}}"),
+            r"higher is better for concordance, so its gate needs `min`",
+        ),
+        (
+            ("    features: [live_share_28d, acquisition_channel]\n", ""),
+            r"key 'features': name feature groups or features",
+        ),
+    ],
+)
+def test_survival_mistakes_name_the_key(tmp_path, known, change, message):
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(_conf(tmp_path, SURVIVAL.replace(*change)), known)
+
+
+def test_survival_options_on_another_kind_and_a_source_without_durations_are_errors(
+    tmp_path, known
+):
+    churn = BASE + "    survival: {episode_days: 3}\n"
+    with pytest.raises(CatalogError, match=r"key 'survival': only entries of kind survival"):
+        load_catalog(_conf(tmp_path, churn), known)
+    source = """
+models:
+  - name: s2
+    kind: survival
+    source: {path: /data/x.parquet, format: parquet, feature_columns: [a], event_column: e}
+    algorithm: {name: kaplan_meier}
+    output: gold.survival_curves
+"""
+    with pytest.raises(CatalogError, match=r"names `duration_column` and `event_column`"):
+        load_catalog(_conf(tmp_path, source), known)

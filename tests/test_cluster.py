@@ -139,17 +139,13 @@ def standalone_cluster(tmp_path_factory):
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_smoke_job_on_standalone_cluster_equals_local(
-    standalone_cluster, wheel, tmp_path, spark, settings
-):
-    from fanbase.lakehouse import Lakehouse
+def _submit(master: str, settings, wheel: Path, job: str, cwd: Path, home: Path, *argv: str):
+    """spark-submit a job file taken out of the wheel (nothing from the source tree)."""
     from fanbase.session import local_jars
 
-    # The entry file comes out of the wheel too: nothing from the source tree is used.
-    entry = tmp_path / "smoke.py"
+    entry = cwd / f"{job}.py"
     with zipfile.ZipFile(wheel) as zf:
-        entry.write_bytes(zf.read("fanbase/jobs/smoke.py"))
-    home = tmp_path / "cluster-home"
+        entry.write_bytes(zf.read(f"fanbase/jobs/{job}.py"))
     env = {
         **os.environ,
         "FANBASE_HOME": str(home),
@@ -161,7 +157,7 @@ def test_smoke_job_on_standalone_cluster_equals_local(
     submit = [
         str(_spark_home() / "bin" / "spark-submit"),
         "--master",
-        standalone_cluster,
+        master,
         "--deploy-mode",
         "client",
         "--total-executor-cores",
@@ -177,12 +173,18 @@ def test_smoke_job_on_standalone_cluster_equals_local(
         "--py-files",
         str(wheel),
         str(entry),
-        "--rows",
-        "500",
+        *argv,
     ]
-    done = subprocess.run(
-        submit, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run(submit, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_smoke_job_on_standalone_cluster_equals_local(
+    standalone_cluster, wheel, tmp_path, spark, settings
+):
+    from fanbase.lakehouse import Lakehouse
+
+    home = tmp_path / "cluster-home"
+    done = _submit(standalone_cluster, settings, wheel, "smoke", tmp_path, home, "--rows", "500")
     assert done.returncode == 0, done.stderr[-4000:]
     # spark-submit merges the Python driver's stderr into its stdout.
     output = done.stdout + done.stderr
@@ -215,3 +217,57 @@ def test_smoke_job_on_standalone_cluster_equals_local(
 
     assert cluster_table.count() == 500
     assert sorted(cluster_table.collect()) == sorted(local_table.collect())
+
+
+def test_survival_job_fits_partitions_with_lifelines_on_the_cluster_executors(
+    standalone_cluster, wheel, tmp_path, spark, settings
+):
+    """applyInPandas on two executors running lifelines from the shipped wheel: one Cox
+    model per partition of an analyst's own table, equal to lifelines on the driver."""
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_rossi
+
+    from fanbase.lakehouse import Lakehouse
+
+    rossi = load_rossi()
+    rossi.to_csv(tmp_path / "rossi.csv", index=False)
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "catalog.yml").write_text("files: [models.yml]\n")
+    (catalog / "models.yml").write_text(
+        f"""models:
+  - name: rossi_by_wexp
+    kind: survival
+    source:
+      path: {tmp_path / "rossi.csv"}
+      format: csv
+      duration_column: week
+      event_column: arrest
+      feature_columns: [fin, age, race, mar, paro, prio, wexp]
+    partition_by: [wexp]
+    algorithm: {{name: cox}}
+    output: gold.hazard_ratios
+"""
+    )
+    home = tmp_path / "cluster-home"
+    done = _submit(
+        standalone_cluster,
+        settings,
+        wheel,
+        "survival",
+        tmp_path,
+        home,
+        "--set",
+        f"models.catalog_dir={catalog}",
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    lake = Lakehouse(spark, settings.lakehouse.model_copy(update={"root": str(home / "tables")}))
+    rows = lake.read("gold.hazard_ratios").collect()
+    assert {r.partition for r in rows} == {"wexp=0", "wexp=1"}
+    for value in (0, 1):
+        part = rossi[rossi.wexp == value].drop(columns="wexp")
+        reference = CoxPHFitter().fit(part, "week", "arrest").params_
+        ours = {r.term: r.coef for r in rows if r.partition == f"wexp={value}"}
+        assert set(ours) == set(reference.index)
+        for term, coef in ours.items():
+            assert coef == pytest.approx(reference[term], abs=1e-6)

@@ -104,3 +104,21 @@ def test_committed_environments_all_load(monkeypatch):
         assert settings.env == env
     assert load_settings("databricks").mlflow.registry_uri == "databricks-uc"
     assert load_settings("emr").lakehouse.mode == "catalog"
+
+
+def test_value_settings_check_channels_and_resolve_market_costs(conf_dir):
+    bad = _write(
+        conf_dir / "local" / "fanbase.yml",
+        "value:\n  acquisition_cost: {organic: 0, paid_socail: 40}\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", conf_dir)
+    assert str(err.value).startswith(f"{bad}: key 'value'")
+    assert "unknown acquisition channels ['paid_socail']" in str(err.value)
+    _write(
+        conf_dir / "local" / "fanbase.yml",
+        "value:\n  acquisition_cost_by_market: {US: {paid_social: 60}}\n",
+    )
+    value = load_settings("local", conf_dir).value
+    assert value.cost("US", "paid_social") == 60 and value.cost("DE", "paid_social") == 45
+    assert value.cost("US", "search") == 35

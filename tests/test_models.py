@@ -11,14 +11,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+from conftest import MODEL_MARKETS, copy_lake
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from fanbase.demo import checks, generate
-from fanbase.demo.settings import GeneratorSettings
+from fanbase.demo import checks
 from fanbase.featurestore import FeatureStore
-from fanbase.jobs import features as features_job
-from fanbase.jobs import ingest, score, train
+from fanbase.jobs import score, train
 from fanbase.jobs._runner import build_parser, run_job
 from fanbase.lakehouse import Lakehouse
 from fanbase.models.frames import FrameBuilder, FrameError
@@ -26,7 +25,7 @@ from fanbase.models.train import MODEL_RUNS
 
 pytestmark = pytest.mark.spark
 
-MARKETS = ["DE", "GB", "US"]
+MARKETS = MODEL_MARKETS
 # Tolerances, stated once: the churn model's ROC-AUC may trail the AUC of the TRUE
 # probabilities (same rows, same labels) by at most this much ...
 AUC_GAP = 0.03
@@ -93,32 +92,18 @@ def _run(module, spark, root: Path, *argv: str, catalog: Path | None = None) -> 
 
 
 @pytest.fixture(scope="module")
-def raw(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("raw-models")
-    generate(
-        out,
-        GeneratorSettings.tiny(
-            users=2000,
-            days=180,
-            markets=MARKETS,
-            workers=1,
-            churn_as_of_first_days=35,
-            churn_as_of_every_days=7,
-        ),
-    )
-    return out
+def raw(model_raw) -> Path:
+    return model_raw
 
 
 @pytest.fixture(scope="module")
-def trained(spark, settings, raw, tmp_path_factory):
+def trained(spark, settings, model_store, tmp_path_factory):
     """Silver, the feature store, and one training run of the catalog."""
-    root = tmp_path_factory.mktemp("lake-models")
+    root = copy_lake(model_store, tmp_path_factory.mktemp("lake-models"))
     mlflow_home = tmp_path_factory.mktemp("mlflow-models")
     catalog = _catalog(
         tmp_path_factory.mktemp("catalog") / "models", CHURN, CHURN_BY_MARKET, SEGMENTS
     )
-    _run(ingest, spark, root, "--raw-root", str(raw))
-    _run(features_job, spark, root)
     sets_mlflow = [
         f"mlflow.tracking_uri=sqlite:///{mlflow_home}/mlflow.db",
         f"mlflow.artifact_root={mlflow_home}/artifacts",

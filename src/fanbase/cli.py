@@ -9,7 +9,7 @@ import sys
 from fanbase import __version__
 
 # The jobs, in pipeline order. A job is a module fanbase.jobs.<name> (see jobs/_runner.py).
-JOBS = ("run", "generate", "ingest", "features", "train", "score", "smoke")
+JOBS = ("run", "generate", "ingest", "features", "train", "score", "survival", "smoke")
 
 
 def load_job(name: str):

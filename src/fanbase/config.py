@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from fanbase.demo.settings import GeneratorSettings
 from fanbase.features.registry import GROUPS
@@ -116,6 +124,41 @@ class ModelSettings(_Strict):
     seed: int = 7
 
 
+CHANNELS = ("organic", "paid_social", "search", "partner", "referral")
+
+
+class ValueSettings(_Strict):
+    """Customer value from the survival models (``fanbase survival``). Money is in each
+    market's own currency, like the prices it multiplies."""
+
+    # Yearly discount rate for lifetime value; payments are discounted by their day.
+    discount_rate: float = Field(default=0.08, ge=0, le=1)
+    # Share of a payment that is contribution (after content, payment and platform costs).
+    margin: float = Field(default=0.35, gt=0, le=1)
+    # Value and remaining lifetime look this many days ahead.
+    horizon_days: int = Field(default=730, ge=30, le=3650)
+    # New subscribers are those whose spell started in the last this many days.
+    new_subscriber_days: int = Field(default=90, ge=7)
+    # Cost of acquiring one subscriber, per acquisition channel; by_market overrides it.
+    acquisition_cost: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(CHANNELS, 0.0))
+    acquisition_cost_by_market: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> ValueSettings:
+        tables = [self.acquisition_cost, *self.acquisition_cost_by_market.values()]
+        unknown = sorted({c for t in tables for c in t} - set(CHANNELS))
+        if unknown:
+            raise ValueError(f"unknown acquisition channels {unknown}; expected {list(CHANNELS)}")
+        if any(v < 0 for t in tables for v in t.values()):
+            raise ValueError("an acquisition cost is negative")
+        return self
+
+    def cost(self, market: str, channel: str) -> float | None:
+        return self.acquisition_cost_by_market.get(market, {}).get(
+            channel, self.acquisition_cost.get(channel)
+        )
+
+
 class Settings(_Strict):
     env: str = "local"
     app: AppSettings = AppSettings()
@@ -126,6 +169,7 @@ class Settings(_Strict):
     generator: GeneratorSettings = GeneratorSettings()
     features: FeatureStoreSettings = FeatureStoreSettings()
     models: ModelSettings = ModelSettings()
+    value: ValueSettings = ValueSettings()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,240 @@
+"""Fit every active survival entry of the catalog, one model per partition value, and
+score customer value from the fitted models.
+
+Per partition (through ``applyInPandas``): Kaplan-Meier curves with intervals and
+medians, log-rank tests between groups, a Cox model (hazard ratios, intervals,
+p-values, concordance, a proportional-hazards check) and AFT models compared by AIC.
+Each fitted partition is an MLflow run and a registered version (``champion`` when its
+gates pass). Writes ``gold.survival_curves``, ``gold.hazard_ratios``,
+``gold.survival_models`` (coefficients and baseline survival, enough to score in SQL),
+``gold.customer_value`` (per current subscriber: expected remaining days, revenue and
+discounted lifetime value) and ``gold.acquisition_value`` (value at signup against
+acquisition cost, per market and channel).
+
+A partition that cannot be fitted is a ``failed`` row with the reason in
+``gold.survival_models`` and ``ops.model_runs``; the others carry on, and the job then
+fails naming it. Idempotent: a rerun replaces the entry's rows (customer value: the
+entry's rows of the same snapshot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+
+from fanbase.jobs._runner import JobContext, main_for
+
+NAME = "survival"
+HELP = "fit survival models per partition (lifelines) and score customer value"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME", help="only this entry"
+    )
+
+
+def run(ctx: JobContext, args: argparse.Namespace) -> dict:
+    from fanbase.featurestore import FeatureStore
+    from fanbase.jobs.train import load_entries, selected
+    from fanbase.models.frames import FrameBuilder, FrameError
+    from fanbase.models.registry import Registry
+    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+
+    entries = [e for e in selected(load_entries(ctx.config), args.model) if e.kind == "survival"]
+    registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
+    builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
+    lake = ctx.lakehouse
+    _create_tables(lake)
+    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained.")
+    summary: dict = {"models": 0, "failed": [], "values": {}, "unknown_start": {}}
+    for entry in entries:
+        try:
+            done = fit_entry(ctx, builder, registry, entry)
+        except FrameError as err:
+            ctx.log.error("%s", err)
+            summary["failed"].append(str(err))
+            continue
+        summary["models"] += done["models"]
+        summary["failed"] += done["failed"]
+        summary["values"][entry.name] = done["values"]
+        summary["unknown_start"][entry.name] = done["unknown_start"]
+    if summary["failed"]:
+        raise RuntimeError(
+            f"{len(summary['failed'])} survival models failed: " + "; ".join(summary["failed"])
+        )
+    summary["rows_out"] = sum(summary["values"].values())
+    return summary
+
+
+def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
+    from pyspark.sql import functions as F
+
+    from fanbase.models import survival_fit as sf
+    from fanbase.models.registry import registered_name, survival_metrics
+    from fanbase.models.survival import stratum_label
+    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+    from fanbase.models.value import score_value
+
+    value = ctx.config.value
+    lake, spark = ctx.lakehouse, ctx.spark
+    started = time.perf_counter()
+    frames = builder.survival_frames(entry, value.new_subscriber_days)
+    spec = sf.spec_for(entry, frames.fit, extend_days=value.horizon_days)
+    results = sf.fit_partitions(frames.fit, spec)
+    unknown = frames.unknown_start.count() if frames.unknown_start is not None else 0
+    if unknown:
+        ctx.log.warning(
+            "%s: %d spells have no known start (first seen mid-spell) and are not fitted",
+            entry.name,
+            unknown,
+        )
+    lineage = {**frames.fit.lineage, "unknown_start_spells": unknown}
+    tables = lineage.get("feature_tables", {})
+    curves, hazards, models, runs, failed = [], [], [], [], []
+    for part in results:
+        name = registered_name(registry.prefix, entry, part.values)
+        label = stratum_label(entry.partition_by, part.values)
+        version = run_id = alias = None
+        gates: list[str] = []
+        if part.ok:
+            card = {
+                "covariates": list(spec.covariates),
+                "strata_columns": list(spec.strata),
+                "coefficients": part.result["coefficients"],
+                "strata": part.result["strata"],
+            }
+            reg = registry.log_survival(entry, part.values, part.result, card, lineage, ctx.run_id)
+            version, run_id, alias, gates = reg.version, reg.run_id, reg.alias, reg.failed_gates
+        else:
+            failed.append(f"{name}: {part.result['reason']}")
+        base = sf.lineage(entry, label, name, version, run_id, frames.snapshot, tables, ctx.run_id)
+        curves += sf.curve_rows(part.result, base)
+        hazards += sf.hazard_rows(part.result, base)
+        models += sf.model_rows(part.result, base, entry.algorithm.name, alias)
+        runs.append(
+            (
+                ctx.run_id,
+                entry.name,
+                entry.kind,
+                label,
+                name,
+                version,
+                alias,
+                None if not part.ok else not gates,
+                "; ".join(gates) or None,
+                json.dumps(survival_metrics(part.result)),
+                part.result["rows"],
+                run_id,
+                None if part.ok else part.result["reason"],
+                float(part.result.get("seconds", 0.0)),
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+        )
+    where = f"model = '{entry.name}'"
+    lake.replace_where(sf.CURVES, sf.to_frame(spark, curves, sf.CURVE_SCHEMA), where)
+    lake.replace_where(sf.HAZARD_RATIOS, sf.to_frame(spark, hazards, sf.HAZARD_SCHEMA), where)
+    model_df = sf.to_frame(spark, models, sf.MODEL_SCHEMA)
+    lake.replace_where(sf.MODELS, model_df, where)
+    lake.append(MODEL_RUNS, spark.createDataFrame(runs, MODEL_RUNS_SCHEMA))
+    print(format_results(entry, results))
+
+    scored_rows = 0
+    if frames.value is not None:
+        champions = model_df.where((F.col("status") == "ok") & (F.col("alias") == "champion"))
+        lineage_cols = [f.name for f in sf.LINEAGE]
+        scored = score_value(
+            frames.value,
+            champions,
+            covariates=list(spec.covariates),
+            partition_by=list(spec.partition_by),
+            strata=list(spec.strata),
+            horizon_days=value.horizon_days,
+            discount_rate=value.discount_rate,
+            margin=value.margin,
+            billing_period_days=ctx.config.features.groups.billing.billing_period_days,
+            carry=tuple(lineage_cols),
+        ).withColumn("horizon_days", F.lit(value.horizon_days))
+        scored = scored.persist()
+        current = scored.where(F.col("cohort") == "current")
+        lake.replace_where(
+            sf.CUSTOMER_VALUE,
+            sf.conform(current, sf.VALUE_SCHEMA),
+            f"{where} AND as_of_date = '{frames.snapshot}'",
+        )
+        costs = spark.createDataFrame(
+            [
+                (m, c, value.cost(m, c))
+                for m in _markets(frames.value)
+                for c in value.acquisition_cost.keys() | _channels(value)
+            ],
+            "market string, acquisition_channel string, acquisition_cost double",
+        )
+        acquisition = sf.acquisition_value(scored.where(F.col("cohort") == "new"), costs)
+        lake.replace_where(
+            sf.ACQUISITION_VALUE,
+            sf.conform(acquisition, sf.ACQUISITION_SCHEMA),
+            where,
+        )
+        scored.unpersist()
+        scored_rows = (
+            lake.read(sf.CUSTOMER_VALUE)
+            .where(f"{where} AND as_of_date = '{frames.snapshot}'")
+            .count()
+        )
+        print(f"{entry.name}: customer value of {scored_rows} subscriptions -> {sf.CUSTOMER_VALUE}")
+    ctx.log.info(
+        "%s: %d partitions in %.1f s", entry.name, len(results), time.perf_counter() - started
+    )
+    return {
+        "models": sum(p.ok for p in results),
+        "failed": failed,
+        "values": scored_rows,
+        "unknown_start": unknown,
+    }
+
+
+def _markets(df) -> list[str]:
+    return [r[0] for r in df.select("market").distinct().collect() if r[0] is not None]
+
+
+def _channels(value) -> set[str]:
+    return {c for table in value.acquisition_cost_by_market.values() for c in table}
+
+
+def _create_tables(lake) -> None:
+    from fanbase.models import survival_fit as sf
+
+    described = {
+        sf.CURVES: (sf.CURVE_SCHEMA, "Kaplan-Meier curves per model, partition and group"),
+        sf.HAZARD_RATIOS: (sf.HAZARD_SCHEMA, "Cox hazard ratios per model and partition"),
+        sf.MODELS: (sf.MODEL_SCHEMA, "Survival models: status, coefficients, baselines"),
+        sf.CUSTOMER_VALUE: (sf.VALUE_SCHEMA, "Expected remaining lifetime, revenue and CLV"),
+        sf.ACQUISITION_VALUE: (sf.ACQUISITION_SCHEMA, "Value at signup against acquisition cost"),
+    }
+    for table, (schema, comment) in described.items():
+        lake.create(table, schema, comment=comment, replace_if_changed=True)
+
+
+def format_results(entry, results) -> str:
+    lines = []
+    for p in results:
+        label = "/".join(p.values) if p.values else "(all)"
+        r = p.result
+        if not p.ok:
+            lines.append(f"{entry.name} {label}: FAILED {r['reason']}")
+            continue
+        concordance = r.get("concordance")
+        shown = f"concordance={concordance:.3f}  " if concordance is not None else ""
+        best = (r.get("parametric") or {}).get("best")
+        lines.append(
+            f"{entry.name} {label}: {r['subjects']} spells, {r['events']} events  {shown}"
+            f"best AFT={best}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main_for(__name__)
