@@ -70,13 +70,10 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
 
 
 def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
-    from pyspark.sql import functions as F
-
     from fanbase.models import survival_fit as sf
     from fanbase.models.registry import registered_name, survival_metrics
     from fanbase.models.survival import stratum_label
     from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
-    from fanbase.models.value import score_value
 
     value = ctx.config.value
     lake, spark = ctx.lakehouse, ctx.spark
@@ -92,7 +89,8 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
             unknown,
         )
     lineage = {**frames.fit.lineage, "unknown_start_spells": unknown}
-    tables = lineage.get("feature_tables", {})
+    # Feature-store entries: tables and Delta versions; a source entry: its table.
+    tables = lineage.get("feature_tables") or {lineage.get("source"): lineage.get("version")}
     curves, hazards, models, runs, failed = [], [], [], [], []
     for part in results:
         name = registered_name(registry.prefix, entry, part.values)
@@ -143,48 +141,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
 
     scored_rows = 0
     if frames.value is not None:
-        champions = model_df.where((F.col("status") == "ok") & (F.col("alias") == "champion"))
-        lineage_cols = [f.name for f in sf.LINEAGE]
-        scored = score_value(
-            frames.value,
-            champions,
-            covariates=list(spec.covariates),
-            partition_by=list(spec.partition_by),
-            strata=list(spec.strata),
-            horizon_days=value.horizon_days,
-            discount_rate=value.discount_rate,
-            margin=value.margin,
-            billing_period_days=ctx.config.features.groups.billing.billing_period_days,
-            carry=tuple(lineage_cols),
-        ).withColumn("horizon_days", F.lit(value.horizon_days))
-        scored = scored.persist()
-        current = scored.where(F.col("cohort") == "current")
-        lake.replace_where(
-            sf.CUSTOMER_VALUE,
-            sf.conform(current, sf.VALUE_SCHEMA),
-            f"{where} AND as_of_date = '{frames.snapshot}'",
-        )
-        costs = spark.createDataFrame(
-            [
-                (m, c, value.cost(m, c))
-                for m in _markets(frames.value)
-                for c in value.acquisition_cost.keys() | _channels(value)
-            ],
-            "market string, acquisition_channel string, acquisition_cost double",
-        )
-        acquisition = sf.acquisition_value(scored.where(F.col("cohort") == "new"), costs)
-        lake.replace_where(
-            sf.ACQUISITION_VALUE,
-            sf.conform(acquisition, sf.ACQUISITION_SCHEMA),
-            where,
-        )
-        scored.unpersist()
-        scored_rows = (
-            lake.read(sf.CUSTOMER_VALUE)
-            .where(f"{where} AND as_of_date = '{frames.snapshot}'")
-            .count()
-        )
-        print(f"{entry.name}: customer value of {scored_rows} subscriptions -> {sf.CUSTOMER_VALUE}")
+        scored_rows = score_customer_value(ctx, entry, frames, spec, model_df)
     ctx.log.info(
         "%s: %d partitions in %.1f s", entry.name, len(results), time.perf_counter() - started
     )
@@ -196,12 +153,51 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     }
 
 
-def _markets(df) -> list[str]:
-    return [r[0] for r in df.select("market").distinct().collect() if r[0] is not None]
+def score_customer_value(ctx: JobContext, entry, frames, spec, model_df) -> int:
+    """Customer value of current subscriptions (``gold.customer_value``) and value at
+    signup against acquisition cost (``gold.acquisition_value``) from the entry's
+    champion partitions; returns the subscriptions valued."""
+    from pyspark.sql import functions as F
 
+    from fanbase.models import survival_fit as sf
+    from fanbase.models.value import score_value
 
-def _channels(value) -> set[str]:
-    return {c for table in value.acquisition_cost_by_market.values() for c in table}
+    value, lake = ctx.config.value, ctx.lakehouse
+    champions = model_df.where((F.col("status") == "ok") & (F.col("alias") == "champion"))
+    scored = score_value(
+        frames.value,
+        champions,
+        covariates=list(spec.covariates),
+        partition_by=list(spec.partition_by),
+        strata=list(spec.strata),
+        horizon_days=value.horizon_days,
+        discount_rate=value.discount_rate,
+        margin=value.margin,
+        billing_period_days=ctx.config.features.groups.billing.billing_period_days,
+        carry=tuple(f.name for f in sf.LINEAGE),
+    ).withColumn("horizon_days", F.lit(value.horizon_days))
+    scored = scored.persist()
+    slice_ = f"model = '{entry.name}' AND as_of_date = '{frames.snapshot}'"
+    current = scored.where(F.col("cohort") == "current")
+    lake.replace_where(sf.CUSTOMER_VALUE, sf.conform(current, sf.VALUE_SCHEMA), slice_)
+    markets = [r.market for r in lake.read("silver.markets").select("market").collect()]
+    channels = value.acquisition_cost.keys() | {
+        c for table in value.acquisition_cost_by_market.values() for c in table
+    }
+    costs = ctx.spark.createDataFrame(
+        [(m, c, value.cost(m, c)) for m in markets for c in sorted(channels)],
+        "market string, acquisition_channel string, acquisition_cost double",
+    )
+    acquisition = sf.acquisition_value(scored.where(F.col("cohort") == "new"), costs)
+    lake.replace_where(
+        sf.ACQUISITION_VALUE,
+        sf.conform(acquisition, sf.ACQUISITION_SCHEMA),
+        f"model = '{entry.name}'",
+    )
+    scored.unpersist()
+    n = lake.read(sf.CUSTOMER_VALUE).where(slice_).count()
+    print(f"{entry.name}: customer value of {n} subscriptions -> {sf.CUSTOMER_VALUE}")
+    return n
 
 
 def _create_tables(lake) -> None:

@@ -30,7 +30,6 @@ from fanbase.models.catalog import Entry, SurvivalOptions
 KEYS = ["user_id", "as_of_date"]
 # Survival rows carry these spell attributes themselves (not read from the store).
 SPELL_COLUMNS = ("market", "plan", "price", "currency", "acquisition_channel", "spell_number")
-SURVIVAL_COLUMNS = ("entry_days", "duration_days", "event")
 CATEGORICAL_TYPES = ("string",)
 
 
@@ -299,13 +298,13 @@ class FrameBuilder:
         if src.label_column:
             df = df.withColumn("label", F.col(src.label_column).cast("int"))
         if src.duration_column:
-            df = df.select(
-                "*",
-                F.col(src.duration_column).cast("double").alias("duration_days"),
-                F.col(src.event_column).cast("int").alias("event"),
-                (F.col(src.entry_column) if src.entry_column else F.lit(0.0))
-                .cast("double")
-                .alias("entry_days"),
+            entry_days = F.col(src.entry_column) if src.entry_column else F.lit(0.0)
+            df = df.withColumns(
+                {
+                    "duration_days": F.col(src.duration_column).cast("double"),
+                    "event": F.col(src.event_column).cast("int"),
+                    "entry_days": entry_days.cast("double"),
+                }
             )
         strings = {f.name for f in df.schema.fields if f.dataType.typeName() == "string"}
         categorical = list(

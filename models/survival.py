@@ -107,6 +107,10 @@ def _clean(pdf: pd.DataFrame, spec: SurvivalSpec) -> pd.DataFrame:
     df = pdf.copy()
     if df.empty:
         raise PartitionError("no rows")
+    for column in (spec.duration, spec.event):
+        missing = int(df[column].isna().sum())
+        if missing:
+            raise PartitionError(f"{missing} rows without a value in {column}")
     df[spec.duration] = df[spec.duration].astype(float)
     df[spec.event] = df[spec.event].astype(int)
     if spec.entry:

@@ -221,6 +221,10 @@ def test_the_baseline_continues_with_the_hazard_of_its_last_days():
             pd.DataFrame({"duration_days": [1.0, 2.0], "event": [1, 1], "entry_days": [1.0, 0.0]}),
             "rows whose entry is not before their duration",
         ),
+        (
+            pd.DataFrame({"duration_days": [1.0, None], "event": [1, 1], "entry_days": 0.0}),
+            "1 rows without a value in duration_days",
+        ),
     ],
 )
 def test_a_partition_that_cannot_be_fitted_is_a_status_with_the_reason(rows, reason):
