@@ -89,8 +89,14 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
             unknown,
         )
     lineage = {**frames.fit.lineage, "unknown_start_spells": unknown}
-    # Feature-store entries: tables and Delta versions; a source entry: its table.
-    tables = lineage.get("feature_tables") or {lineage.get("source"): lineage.get("version")}
+    # Tables read with their Delta versions: the spells and feature tables, or the source.
+    if "source" in lineage:
+        tables = {lineage["source"]: lineage["version"]}
+    else:
+        tables = {
+            **lineage["feature_tables"],
+            "silver.subscriptions": lineage["silver.subscriptions"],
+        }
     curves, hazards, models, runs, failed = [], [], [], [], []
     for part in results:
         name = registered_name(registry.prefix, entry, part.values)

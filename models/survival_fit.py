@@ -49,7 +49,7 @@ LINEAGE = [
     _f("model_version", LongType(), True, "registered version; null if the fit failed"),
     _f("mlflow_run_id", StringType(), True, "MLflow run of this fit"),
     _f("snapshot_date", DateType(), True, "data up to 00:00 UTC of this date"),
-    _f("feature_tables", StringType(), True, "feature tables and Delta versions read (JSON)"),
+    _f("feature_tables", StringType(), True, "tables and Delta versions read (JSON)"),
     _f("run_id", StringType(), False, "the survival job run that wrote the row"),
 ]
 CURVE_SCHEMA = StructType(
