@@ -44,9 +44,11 @@ class SurvivalSpec:
     penalizer: float = 0.0
     min_events: int = 10
     # The daily baseline runs to the longest observed tenure plus this many days,
-    # extrapolated with the hazard of the last `tail_days` observed.
+    # extrapolated with the average hazard of the latest stretch of observed tenure that
+    # holds `tail_events` events and is at least `tail_days` long.
     extend_days: int = 730
     tail_days: int = 90
+    tail_events: int = 100
     alpha: float = 0.05
     duration: str = "duration_days"
     event: str = "event"
@@ -288,20 +290,24 @@ def fit_cox(df: pd.DataFrame, design: pd.DataFrame, terms: list[dict], spec: Sur
         coefficients.append(
             {**t, "coef": float(s["coef"]), "center": float(cph._norm_mean[t["term"]])}
         )
-    baseline = cph.baseline_survival_
+    # lifelines' own baseline ignores entry times (it counts a split spell once per
+    # row), so the Breslow estimate is recomputed here with the right risk sets.
+    columns = list(design.columns)
+    lp = (design.to_numpy() - cph._norm_mean[columns].to_numpy()) @ cph.params_[columns].to_numpy()
+    weight = np.exp(np.clip(lp, -50, 50))
+    entry = df[spec.entry].to_numpy() if spec.entry else np.zeros(len(df))
+    stop, event = df[spec.duration].to_numpy(), df[spec.event].to_numpy().astype(bool)
+    if strata:
+        keys = df[strata].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        masks = [keys == k for k in sorted(set(keys))]
+    else:
+        masks = [np.ones(len(df), dtype=bool)]
     strata_out = []
-    for key in baseline.columns:
-        if strata:
-            values = key if isinstance(key, tuple) else (key,)
-            mask = np.ones(len(df), dtype=bool)
-            for column, value in zip(strata, values, strict=True):
-                mask &= (df[column] == value).to_numpy()
-            label = stratum_label(strata, values)
-        else:
-            mask, label = np.ones(len(df), dtype=bool), ""
-        strata_out.append(
-            _baseline(baseline.index.to_numpy(), baseline[key].to_numpy(), df[mask], label, spec)
-        )
+    for mask in masks:
+        times, survival = breslow_survival(entry[mask], stop[mask], event[mask], weight[mask])
+        first = df[mask].iloc[0]
+        label = stratum_label(strata, [first[c] for c in strata]) if strata else ""
+        strata_out.append(_baseline(times, survival, df[mask], label, spec))
     return {
         "hazard_ratios": ratios,
         "coefficients": coefficients,
@@ -311,6 +317,25 @@ def fit_cox(df: pd.DataFrame, design: pd.DataFrame, terms: list[dict], spec: Sur
         "log_likelihood": float(cph.log_likelihood_),
         "notes": notes,
     }
+
+
+def breslow_survival(entry, stop, event, weight) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline survival exp(-H0) at each event time, H0 the Breslow estimate: at each
+    event time s, the events there over the summed weights of the rows at risk
+    (entry < s <= stop)."""
+    times = np.unique(stop[event])
+    if len(times) == 0:
+        return np.array([0.0]), np.array([1.0])
+    by_entry, by_stop = np.argsort(entry), np.argsort(stop)
+    entered = np.concatenate([[0.0], np.cumsum(weight[by_entry])])
+    left = np.concatenate([[0.0], np.cumsum(weight[by_stop])])
+    at_risk = (
+        entered[np.searchsorted(entry[by_entry], times, "left")]
+        - left[np.searchsorted(stop[by_stop], times, "left")]
+    )
+    ends = np.sort(stop[event])
+    deaths = np.searchsorted(ends, times, "right") - np.searchsorted(ends, times, "left")
+    return times, np.exp(-np.cumsum(deaths / at_risk))
 
 
 def proportional_hazards_check(
@@ -354,10 +379,14 @@ def proportional_hazards_check(
 
 def _baseline(times, values, rows: pd.DataFrame, label: str, spec: SurvivalSpec) -> dict:
     """Baseline survival on every day 0..last observed + ``extend_days``: the step
-    function where observed, then a constant hazard fitted to the last ``tail_days``."""
+    function where observed, then the constant hazard of its latest stretch. The stretch
+    reaches back to the ``tail_events``-th latest event (at least ``tail_days``): the
+    last few weeks alone hold too few people at risk to say much."""
     last = int(math.floor(rows[spec.duration].max())) if len(rows) else 0
     observed = _step(times, values, np.arange(last + 1, dtype=float))
-    window = min(spec.tail_days, last)
+    ends = np.sort(rows.loc[rows[spec.event] == 1, spec.duration].to_numpy())[::-1]
+    since = int(ends[spec.tail_events - 1]) if len(ends) >= spec.tail_events else 0
+    window = min(last, max(spec.tail_days, last - since))
     s_end, s_begin = observed[last], observed[last - window]
     if window > 0 and s_end > 0 and s_begin > 0:
         hazard = max(0.0, -math.log(s_end / s_begin) / window)

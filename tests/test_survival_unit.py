@@ -256,3 +256,40 @@ def test_fit_group_returns_one_json_row_with_the_partition_values(rossi):
     assert list(frame.columns) == ["market", "result"] and len(frame) == 1
     assert frame["market"].iloc[0] == "DE"
     assert json.loads(frame["result"].iloc[0])["status"] == "ok"
+
+
+def test_a_quiet_end_of_the_curve_does_not_stop_the_tail_hazard():
+    # 40 events on days 1..40, then 60 spells censored on day 200: the last 90 days
+    # hold no event, so the tail reaches back to the 30th-latest event (day 11).
+    df = pd.DataFrame(
+        {
+            "duration_days": [float(d) for d in range(1, 41)] + [200.0] * 60,
+            "event": [1] * 40 + [0] * 60,
+            "entry_days": 0.0,
+        }
+    )
+    spec = sv.SurvivalSpec(algorithm="kaplan_meier", subject=None, tail_events=30)
+    stratum = sv.fit_partition(df, spec)["strata"][0]
+    s11, s200 = 89 / 100, 60 / 100  # Kaplan-Meier with 100 at risk at the start
+    assert stratum["tail_hazard"] == pytest.approx(math.log(s11 / s200) / 189)
+
+
+def test_the_baseline_honours_late_entry_where_lifelines_does_not(rossi):
+    """Split spells predict the survival of whole spells (lifelines' own baseline counts
+    a split spell once per piece, so it is far too flat). The baselines sit at each
+    fit's mean covariates, so predictions for one person are compared."""
+    whole = sv.fit_partition(rossi, _rossi_spec())
+    split = sv.fit_partition(_split(rossi, 10.0), _rossi_spec(entry="entry"))
+    days = np.arange(53)
+    for person in rossi.head(3).to_dict("records"):
+        a, b = (
+            sv.survival_at(
+                out["strata"][0]["baseline_survival"],
+                days,
+                sv.linear_predictor(out["coefficients"], person),
+            )
+            for out in (whole, split)
+        )
+        assert a == pytest.approx(b, rel=1e-9)
+    reference = CoxPHFitter().fit(rossi, "week", "arrest").baseline_survival_.iloc[:, 0]
+    assert whole["strata"][0]["baseline_survival"][52] == pytest.approx(reference.loc[52.0])
