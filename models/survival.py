@@ -22,7 +22,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,6 @@ class SurvivalSpec:
     event: str = "event"
     entry: str | None = "entry_days"
     subject: str | None = "subscription_id"
-    notes: tuple[str, ...] = field(default=())
 
 
 class PartitionError(Exception):
@@ -68,7 +67,7 @@ def fit_partition(pdf: pd.DataFrame, spec: SurvivalSpec) -> dict:
     out: dict = {
         "status": "ok",
         "reason": None,
-        "notes": list(spec.notes),
+        "notes": [],
         "rows": len(pdf),
         "subjects": int(pdf[spec.subject].nunique()) if spec.subject in pdf else len(pdf),
         "events": int(pdf[spec.event].sum()) if len(pdf) else 0,
