@@ -181,6 +181,7 @@ def score_customer_value(ctx: JobContext, entry, frames, spec, model_df) -> int:
         margin=value.margin,
         billing_period_days=ctx.config.features.groups.billing.billing_period_days,
         carry=tuple(f.name for f in sf.LINEAGE),
+        categorical=spec.categorical,
     ).withColumn("horizon_days", F.lit(value.horizon_days))
     scored = scored.persist()
     slice_ = f"model = '{entry.name}' AND as_of_date = '{frames.snapshot}'"

@@ -42,14 +42,15 @@ def label_column(columns: list[str] | tuple[str, ...]) -> Column:
     )
 
 
-def covariate_map(df: DataFrame, columns: list[str]) -> Column:
-    """The row's covariates as ``map<string, string>`` (booleans as 1/0), so one SQL
-    expression can read any model's covariates by name."""
+def covariate_map(df: DataFrame, columns: list[str], categorical=()) -> Column:
+    """The row's covariates as ``map<string, string>``, so one SQL expression can read
+    any model's covariates by name. Booleans are 1/0 as numbers, and true/false as
+    category levels (the text ``survival.encode`` gives them)."""
     kinds = {f.name: f.dataType for f in df.schema.fields}
     pairs = []
     for c in columns:
         value = F.col(c)
-        if isinstance(kinds[c], BooleanType):
+        if isinstance(kinds[c], BooleanType) and c not in categorical:
             value = value.cast("int")
         pairs += [F.lit(c), value.cast("string")]
     return F.create_map(*pairs) if pairs else F.create_map().cast("map<string,string>")
@@ -78,6 +79,7 @@ def score_value(
     margin: float,
     billing_period_days: dict[str, int],
     carry: tuple[str, ...] = (),
+    categorical: tuple[str, ...] = (),
 ) -> DataFrame:
     """``rows``: subscriptions with ``tenure_days``, ``price``, ``plan``, ``cohort`` and
     the covariates; ``models``: ``gold.survival_models`` rows of one entry (status ok),
@@ -91,7 +93,7 @@ def score_value(
         "*",
         label_column(partition_by).alias("partition"),
         label_column(strata).alias("stratum"),
-        covariate_map(rows, covariates).alias("_x"),
+        covariate_map(rows, covariates, categorical).alias("_x"),
         period.alias("billing_period_days"),
     )
     m = models.select(

@@ -405,3 +405,101 @@ def test_an_entry_can_read_any_table_and_matches_lifelines_on_rossi(fitted, spar
         assert coef == pytest.approx(reference[term.replace("[yes]", "")], abs=1e-6)
     # Not subscribers: no customer value for a source entry.
     assert fitted["lake"].read(sf.CUSTOMER_VALUE).where("model = 'rossi_recidivism'").count() == 0
+
+
+def test_value_sql_reads_numbers_booleans_and_categories_like_the_pandas_encoder(spark):
+    """A hand-made model card scored in SQL: the linear predictor of each row equals
+    ``survival.linear_predictor`` (booleans as 1/0 numbers or true/false levels, a
+    missing number takes its fill value, a missing category is its own level)."""
+    from fanbase.models import survival
+    from fanbase.models.value import score_value
+
+    coefficients = [
+        {
+            "term": "x",
+            "covariate": "x",
+            "level": None,
+            "coef": 0.5,
+            "center": 1.0,
+            "fill_value": 2.0,
+        },
+        {
+            "term": "flag",
+            "covariate": "flag",
+            "level": None,
+            "coef": -0.7,
+            "center": 0.4,
+            "fill_value": 0.0,
+        },
+        {
+            "term": "kind[true]",
+            "covariate": "kind",
+            "level": "true",
+            "coef": 0.3,
+            "center": 0.5,
+            "fill_value": None,
+        },
+        {
+            "term": "ch[(missing)]",
+            "covariate": "ch",
+            "level": "(missing)",
+            "coef": 0.9,
+            "center": 0.1,
+            "fill_value": None,
+        },
+        {
+            "term": "ch[b]",
+            "covariate": "ch",
+            "level": "b",
+            "coef": -0.2,
+            "center": 0.3,
+            "fill_value": None,
+        },
+    ]
+    baseline = [1.0 - 0.001 * d for d in range(400)]
+    models = spark.createDataFrame(
+        [("", "", coefficients, baseline, 399)],
+        "partition string, stratum string, "
+        "coefficients array<struct<term:string, covariate:string, level:string, coef:double, "
+        "center:double, fill_value:double>>, baseline_survival array<double>, "
+        "last_observed_day int",
+    )
+    data = [
+        ("s1", 3.0, True, False, "b", 10.0),
+        ("s2", None, False, True, None, 45.5),
+        ("s3", 1.5, None, None, "a", 0.0),
+    ]
+    rows = spark.createDataFrame(
+        data,
+        "subscription_id string, x double, flag boolean, kind boolean, ch string, "
+        "tenure_days double",
+    ).select(
+        "*",
+        F.lit("monthly").alias("plan"),
+        F.lit(10.0).alias("price"),
+        F.lit("current").alias("cohort"),
+    )
+    scored = {
+        r.subscription_id: r
+        for r in score_value(
+            rows,
+            models,
+            ["x", "flag", "kind", "ch"],
+            [],
+            [],
+            60,
+            0.0,
+            1.0,
+            {"monthly": 30},
+            categorical=("kind", "ch"),
+        ).collect()
+    }
+    for sid, x, flag, kind, ch, tenure in data:
+        pandas_row = {"x": x, "flag": flag, "kind": kind, "ch": ch}
+        lp = survival.linear_predictor(coefficients, pandas_row)
+        assert scored[sid].linear_predictor == pytest.approx(lp, abs=1e-12), sid
+        s = survival.survival_at(baseline, np.arange(0, 400), lp)
+        now = int(tenure)
+        assert scored[sid].expected_remaining_days == pytest.approx(
+            s[now + 1 : now + 61].sum() / s[now]
+        )
