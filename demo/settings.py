@@ -66,7 +66,7 @@ class ShiftSettings(BaseModel):
 
 
 class GeneratorSettings(BaseModel):
-    """Demo defaults: ~5,700 subscribers over 365 days (~1M event lines)."""
+    """Demo defaults: ~6,000 subscribers over 365 days (~1M event lines)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,7 +78,7 @@ class GeneratorSettings(BaseModel):
     shards: int = Field(8, ge=1, le=256)
     workers: int | None = Field(None, ge=1, description="processes; None = cpu count")
     # Share of first signups caused by marquee fixtures (on top of the baseline).
-    fixture_lift_share: float = Field(0.15, ge=0, le=1)
+    fixture_lift_share: float = Field(0.2, ge=0, le=1)
     social_posts_per_day: float = Field(220.0, ge=0)
     label_fraction: float = Field(0.10, ge=0, le=1)
     churn_horizon_days: int = Field(30, ge=1)

@@ -2,7 +2,8 @@
 
 On the embedded default it first generates the demo data when the raw root holds
 none, then runs each step: ingest, features, train (the model catalog), score, and
-survival (survival models and customer value).
+survival (survival models and customer value) and attribution (which fixtures bring
+new subscribers).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     _step(ctx, "train", [], summary)
     _step(ctx, "score", [], summary)
     _step(ctx, "survival", [], summary)
+    _step(ctx, "attribution", [], summary)
     print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 

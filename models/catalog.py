@@ -41,7 +41,9 @@ METRICS = {
     "churn": ("roc_auc", "pr_auc", "brier", "top_decile_lift"),
     "segmentation": ("silhouette",),
     "survival": ("concordance",),
-    "attribution": ("rank_correlation",),
+    # Pearson dispersion of the signup baseline (1 = Poisson; higher: intervals too
+    # narrow); touch coverage: the share of new subscribers with a fixture to credit.
+    "attribution": ("dispersion", "touch_coverage"),
     "sentiment": ("accuracy", "macro_f1"),
 }
 # Spark ML parameters a search grid may name, per algorithm (kinds trained elsewhere
@@ -55,7 +57,7 @@ GRID_PARAMS = {
     "gaussian_mixture": ("k", "maxIter", "tol"),
 }
 # Metrics where lower is better: their gate is a maximum.
-LOWER_IS_BETTER = {"brier"}
+LOWER_IS_BETTER = {"brier", "dispersion"}
 CATALOG_INDEX = "catalog.yml"
 
 
@@ -125,6 +127,57 @@ class SurvivalOptions(_Strict):
     penalizer: float = Field(default=0.0, ge=0)
 
 
+TOUCH_METHODS = ("first_watch", "last_live", "linear", "time_decay")
+
+
+class TouchOptions(_Strict):
+    """Which fixtures a new subscription watched first, and how credit is spread."""
+
+    # Fixture sessions within this many days of signup are the subscriber's first touches.
+    first_days: int = Field(default=7, ge=1, le=90)
+    # linear and time_decay spread one signup over at most this many first fixture sessions.
+    first_sessions: int = Field(default=5, ge=1, le=50)
+    # time_decay: a session this many hours after signup gets half the weight.
+    half_life_hours: float = Field(default=24.0, gt=0)
+    # last_live: a fixture is live at signup from kickoff until this long after its end.
+    last_live_hours: float = Field(default=2.0, ge=0, le=48)
+
+
+class LiftOptions(_Strict):
+    """Signups above an hourly Poisson baseline in each fixture's window."""
+
+    # The window opens this long before kickoff and closes this long after the end.
+    before_minutes: int = Field(default=120, ge=0, le=1440)
+    after_minutes: int = Field(default=0, ge=0, le=1440)
+    # When windows overlap, an hour's excess is shared by weight = the part of the hour
+    # the window covers x (the hour's new subscribers who watched the fixture in their
+    # first sessions + share_prior); hours no window covers fully keep a "no fixture"
+    # share.
+    share_prior: float = Field(default=0.1, gt=0)
+    level: float = Field(default=0.95, gt=0.5, lt=1)  # of each lift's interval
+    # Hours whose count is less likely than this under the first fit (Poisson upper
+    # tail) are spikes: left out of the refit, so big fixtures do not raise their own
+    # baseline. 1e-4 flags about one ordinary hour a year per market.
+    spike_p: float = Field(default=1e-4, gt=0, lt=0.1)
+    # Each market its own weekday and hour-of-day profile (else shared, in local time).
+    per_market_profile: bool = False
+    # Refits of the baseline on the signups the fixtures do not claim (0: none).
+    backfit_rounds: int = Field(default=2, ge=0, le=10)
+    ridge: float = Field(default=0.0, ge=0)  # L2 penalty of the GLM (the design is full rank)
+
+
+class AttributionOptions(_Strict):
+    """Content attribution: touch credits and incremental lift per (fixture, market)."""
+
+    methods: list[Literal[TOUCH_METHODS]] = Field(default_factory=lambda: list(TOUCH_METHODS))
+    # New subscriptions are first spells only (a win-back is not a new customer).
+    first_spells_only: bool = True
+    touch: TouchOptions = TouchOptions()
+    lift: LiftOptions = LiftOptions()
+    # The survival entry whose gold.customer_value prices the attributed subscribers.
+    value_model: str | None = "survival_by_market"
+
+
 class Algorithm(_Strict):
     name: str
     # Spark ML parameter name -> values to search; one model per combination.
@@ -159,6 +212,7 @@ class Entry(_Strict):
     where: str | None = None  # a SQL filter on the rows, e.g. "watch_hours_28d > 0"
     snapshots: Snapshots = Snapshots()
     survival: SurvivalOptions | None = None  # kind survival only
+    attribution: AttributionOptions | None = None  # kind attribution only
     algorithm: Algorithm
     split: Split = Split()
     gates: dict[str, Gate] = Field(default_factory=dict)
@@ -259,6 +313,16 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
         )
     if e.survival is not None and e.kind != "survival":
         raise CatalogError(f"{where}: key 'survival': only entries of kind survival take it")
+    if e.attribution is not None and e.kind != "attribution":
+        raise CatalogError(f"{where}: key 'attribution': only entries of kind attribution take it")
+    if e.kind == "attribution":
+        for key in ("source", "features", "partition_by", "where"):
+            if getattr(e, key):
+                raise CatalogError(
+                    f"{where}: key '{key}': attribution reads the silver subscriptions, "
+                    "playback and fixtures, per market; it takes no "
+                    f"`{key}`"
+                )
     if e.kind == "survival" and e.source is not None:
         if not (e.source.duration_column and e.source.event_column):
             raise CatalogError(

@@ -206,6 +206,45 @@ class Registry:
             run_id = run.info.run_id
         return self._register(name, entry, partition, info.model_uri, run_id, failed)
 
+    def log_attribution(
+        self,
+        entry: Entry,
+        params: dict,
+        metrics: dict[str, float],
+        lineage: dict,
+        job_run_id: str,
+        model=None,
+    ) -> Registered | str:
+        """Log an attribution run. With ``model`` (the lift entry's Spark baseline GLM)
+        it is logged and registered, alias by the gates, and a ``Registered`` comes
+        back; touch credits are rules, not a fitted model: only the run id."""
+        import mlflow.spark
+        import pyspark
+
+        name = registered_name(self.prefix, entry, ())
+        failed = gate_failures(entry, metrics)
+        tags = _tags(entry, "", job_run_id, lineage)
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
+            mlflow.log_params({k: _param(v) for k, v in params.items()})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if _finite(v)})
+            mlflow.set_tag("fanbase.gates", "passed" if not failed else "; ".join(failed))
+            run_id = run.info.run_id
+            if model is None:
+                return run_id
+            info = mlflow.spark.log_model(
+                model,
+                artifact_path="model",
+                pip_requirements=[f"pyspark=={pyspark.__version__}"],
+            )
+        return self._register(name, entry, "", info.model_uri, run_id, failed)
+
+    def add_to_run(self, run_id: str, metrics: dict[str, float], artifacts: dict) -> None:
+        """Metrics and JSON artifacts computed after the run was logged."""
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metrics({k: v for k, v in metrics.items() if _finite(v)})
+            for key, value in artifacts.items():
+                mlflow.log_dict(value, f"{key}.json")
+
     def _register(self, name, entry, partition, model_uri, run_id, failed) -> Registered:
         alias = CHALLENGER if failed else CHAMPION
         with _REGISTRY_LOCK:

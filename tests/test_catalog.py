@@ -248,3 +248,72 @@ models:
 """
     with pytest.raises(CatalogError, match=r"names `duration_column` and `event_column`"):
         load_catalog(_conf(tmp_path, source), known)
+
+
+ATTRIBUTION = """
+models:
+  - name: a1
+    kind: attribution
+    attribution:
+      methods: [first_watch, time_decay]
+      touch: {first_days: 3, half_life_hours: 12}
+      lift: {before_minutes: 90}
+    algorithm: {name: touch}
+    output: gold.fixture_attribution
+"""
+
+
+def test_an_attribution_entry_loads_with_its_options(tmp_path, known):
+    (entry,) = load_catalog(_conf(tmp_path, ATTRIBUTION), known)
+    opts = entry.attribution
+    assert opts.methods == ["first_watch", "time_decay"] and opts.touch.first_days == 3
+    assert opts.lift.before_minutes == 90 and opts.lift.after_minutes == 0
+    assert opts.value_model == "survival_by_market"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("methods: [first_watch, time_decay]", "methods: [first_touch]"),
+            r"model 'a1' \(models\[0\]\): key 'attribution.methods.0': Input should be "
+            r"'first_watch', 'last_live', 'linear' or 'time_decay'",
+        ),
+        (
+            ("{first_days: 3, half_life_hours: 12}", "{first_day: 3}"),
+            r"unknown key 'attribution.touch.first_day'",
+        ),
+        (
+            ("{name: touch}", "{name: shapley}"),
+            r"key 'algorithm.name': 'shapley' is not an algorithm for kind attribution",
+        ),
+        (
+            ("    algorithm:", "    features: [engagement]\n    algorithm:"),
+            r"key 'features': attribution reads the silver subscriptions",
+        ),
+        (
+            ("    algorithm:", "    partition_by: [market]\n    algorithm:"),
+            r"key 'partition_by': attribution reads",
+        ),
+        (
+            ("output: gold.fixture_attribution", "output: x\n    gates: {dispersion: {min: 1}}"),
+            r"key 'output'",
+        ),
+        (
+            (
+                "output: gold.fixture_attribution",
+                "output: gold.fixture_attribution\n    gates: {dispersion: {min: 1}}",
+            ),
+            r"lower is better for dispersion, so its gate needs `max`",
+        ),
+    ],
+)
+def test_attribution_mistakes_name_the_key(tmp_path, known, change, message):
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(_conf(tmp_path, ATTRIBUTION.replace(*change)), known)
+
+
+def test_attribution_options_on_another_kind_are_an_error(tmp_path, known):
+    churn = BASE + "    attribution: {methods: [linear]}\n"
+    with pytest.raises(CatalogError, match=r"key 'attribution': only entries of kind attribution"):
+        load_catalog(_conf(tmp_path, churn), known)

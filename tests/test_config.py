@@ -122,3 +122,16 @@ def test_value_settings_check_channels_and_resolve_market_costs(conf_dir):
     value = load_settings("local", conf_dir).value
     assert value.cost("US", "paid_social") == 60 and value.cost("DE", "paid_social") == 45
     assert value.cost("US", "search") == 35
+
+
+def test_market_time_zones_are_checked_and_default_to_utc(conf_dir):
+    settings = load_settings("local", conf_dir)
+    assert settings.markets.timezone("DE") == "Europe/Berlin"
+    assert settings.markets.timezone("XX") == "UTC"
+    bad = _write(
+        conf_dir / "local" / "fanbase.yml", "markets:\n  timezones: {DE: Europe/Berlinn}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", conf_dir)
+    assert str(err.value).startswith(f"{bad}: key 'markets'")
+    assert "unknown time zones {'DE': 'Europe/Berlinn'}" in str(err.value)

@@ -9,7 +9,17 @@ import sys
 from fanbase import __version__
 
 # The jobs, in pipeline order. A job is a module fanbase.jobs.<name> (see jobs/_runner.py).
-JOBS = ("run", "generate", "ingest", "features", "train", "score", "survival", "smoke")
+JOBS = (
+    "run",
+    "generate",
+    "ingest",
+    "features",
+    "train",
+    "score",
+    "survival",
+    "attribution",
+    "smoke",
+)
 
 
 def load_job(name: str):

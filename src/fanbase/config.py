@@ -19,6 +19,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -159,6 +160,29 @@ class ValueSettings(_Strict):
         )
 
 
+class MarketSettings(_Strict):
+    """Facts about markets the raw data does not carry."""
+
+    # IANA time zone per market: the signup baseline of content attribution models
+    # weekday, hour of day and month in local time. A market not listed is read in UTC.
+    timezones: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_zones(self) -> MarketSettings:
+        bad = {}
+        for market, zone in self.timezones.items():
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                bad[market] = zone
+        if bad:
+            raise ValueError(f"unknown time zones {bad}; use IANA names like Europe/Berlin")
+        return self
+
+    def timezone(self, market: str) -> str:
+        return self.timezones.get(market, "UTC")
+
+
 class Settings(_Strict):
     env: str = "local"
     app: AppSettings = AppSettings()
@@ -170,6 +194,7 @@ class Settings(_Strict):
     features: FeatureStoreSettings = FeatureStoreSettings()
     models: ModelSettings = ModelSettings()
     value: ValueSettings = ValueSettings()
+    markets: MarketSettings = MarketSettings()
 
 
 @dataclass(frozen=True)
