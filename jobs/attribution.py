@@ -126,29 +126,29 @@ class Inputs:
         return new, row[1]
 
     def remaining_value(self, value_model: str | None):
-        """(subscription_id, lifetime_value) at the newest snapshot of the value model,
-        or None (then expected value is null)."""
+        """((subscription_id, lifetime_value) at the value model's newest snapshot, and
+        its lineage key and Delta version), or (None, None): expected values are null."""
         from pyspark.sql import functions as F
 
         from fanbase.models.survival_fit import CUSTOMER_VALUE
 
         lake, log = self.ctx.lakehouse, self.ctx.log
         if value_model is None:
-            return None
+            return None, None
         if not lake.exists(CUSTOMER_VALUE):
             log.warning("no %s: run `fanbase survival` for expected values", CUSTOMER_VALUE)
-            return None
-        rows = lake.read(CUSTOMER_VALUE).where(F.col("model") == value_model)
+            return None, None
+        version = lake.version(CUSTOMER_VALUE)
+        rows = lake.read(CUSTOMER_VALUE, version).where(F.col("model") == value_model)
         newest = rows.agg(F.max("as_of_date")).first()[0]
         if newest is None:
             log.warning(
                 "%s has no rows of model %s: expected values are null", CUSTOMER_VALUE, value_model
             )
-            return None
-        self.versions_value = (value_model, str(newest), lake.version(CUSTOMER_VALUE))
-        return rows.where(F.col("as_of_date") == F.lit(newest)).select(
-            "subscription_id", "lifetime_value"
-        )
+            return None, None
+        current = rows.where(F.col("as_of_date") == F.lit(newest))
+        key = f"{CUSTOMER_VALUE}[{value_model}@{newest}]"
+        return current.select("subscription_id", "lifetime_value"), (key, version)
 
 
 def fit_entry(ctx: JobContext, registry, entry, data: Inputs) -> int:
@@ -163,14 +163,13 @@ def fit_entry(ctx: JobContext, registry, entry, data: Inputs) -> int:
     t, lake = data.tables, ctx.lakehouse
     new, first_day = data.new_subscriptions(opts.first_spells_only)
     payments = t["events"].where(F.col("event_type") == "payment")
-    remaining = data.remaining_value(opts.value_model)
+    remaining, value_table = data.remaining_value(opts.value_model)
     outcomes = data.cache(
         out.subscriber_outcomes(new, payments, remaining, data.snapshot, ctx.config.value.margin)
     )
     input_tables = {f"silver.{k}": v for k, v in data.versions.items()}
-    if remaining is not None:
-        model, as_of, version = data.versions_value
-        input_tables[f"gold.customer_value[{model}@{as_of}]"] = version
+    if value_table is not None:
+        input_tables[value_table[0]] = value_table[1]
     lineage = {"snapshot": str(data.snapshot), "input_tables": input_tables}
     params = {"algorithm": entry.algorithm.name, **_flat(opts.model_dump())}
     markets = t["markets"]

@@ -94,7 +94,8 @@ def subscriber_outcomes(
     snapshot: dt.date,
     margin: float,
 ) -> DataFrame:
-    """Per new subscription: matured/stayed flags per retention day and its value.
+    """Per new subscription: ``stayed_<d>`` (1/0 whether still subscribed d days after
+    signup; null while day d is after the snapshot) and its value.
 
     ``payments``: silver events of type payment; ``remaining_value``:
     (subscription_id, lifetime_value) of current subscribers, or None."""
@@ -102,12 +103,8 @@ def subscriber_outcomes(
     out = new.select("subscription_id", "market", "started_at", "ended_at")
     for days in RETENTION_DAYS:
         day = F.col("started_at") + F.expr(f"INTERVAL {days} DAYS")
-        out = out.withColumn(f"matured_{days}", (day <= cut).cast("double")).withColumn(
-            f"stayed_{days}",
-            F.when(
-                day <= cut, (F.col("ended_at").isNull() | (F.col("ended_at") >= day)).cast("double")
-            ),
-        )
+        stayed = F.col("ended_at").isNull() | (F.col("ended_at") >= day)
+        out = out.withColumn(f"stayed_{days}", F.when(day <= cut, stayed.cast("double")))
     if remaining_value is None:
         return out.withColumn("value", F.lit(None).cast("double"))
     paid = (

@@ -355,9 +355,9 @@ def test_subscriber_outcomes_on_a_small_example(spark):
         r.subscription_id: r
         for r in subscriber_outcomes(new, payments, remaining, snapshot, margin=0.5).collect()
     }
-    assert (got["s1"].matured_30, got["s1"].stayed_30, got["s1"].stayed_90) == (1.0, 1.0, 1.0)
-    assert (got["s2"].matured_90, got["s2"].stayed_30, got["s2"].stayed_90) == (1.0, 1.0, 0.0)
-    assert (got["s3"].matured_30, got["s3"].stayed_30) == (0.0, None)
+    assert (got["s1"].stayed_30, got["s1"].stayed_90) == (1.0, 1.0)
+    assert (got["s2"].stayed_30, got["s2"].stayed_90) == (1.0, 0.0)
+    assert (got["s3"].stayed_30, got["s3"].stayed_90) == (None, None)
     assert got["s1"].value == pytest.approx(0.5 * 20 + 50)
     assert got["s2"].value == pytest.approx(0.0)
     assert got["s3"].value == pytest.approx(20.0)

@@ -572,3 +572,29 @@ def test_churn_probabilities_are_calibrated_against_realised_cancels(longer):
             realised += 1
     expected = sum(r["p_churn"] for r in rows)
     assert abs(realised - expected) <= 4 * math.sqrt(expected) + 3, (realised, expected)
+
+
+def test_planted_fixture_lifts_are_heavy_tailed_and_favour_the_home_market():
+    """A few blockbusters per market bring most of the lift (what content attribution
+    must find): the top 5 % of a big market's pairs expect at least 40 % of its lift;
+    a fixture expects twice as much per unit of market size in its home market."""
+    from fanbase.demo.markets import build_markets
+    from fanbase.demo.population import baseline_rates, plan_lifts
+
+    settings = GeneratorSettings(workers=1)
+    markets = build_markets(settings)
+    fixtures = build_calendar(settings)
+    start_ms = int(dt.datetime.combine(settings.start_date, dt.time(), dt.UTC).timestamp() * 1000)
+    lifts = plan_lifts(settings, markets, fixtures, baseline_rates(settings, markets), start_ms)
+    total = sum(p.expected_lift for p in lifts)
+    assert total == pytest.approx(settings.fixture_lift_share * settings.users)
+    for market in ("DE", "IT", "GB"):
+        expected = sorted((p.expected_lift for p in lifts if p.market == market), reverse=True)
+        top = expected[: max(1, len(expected) // 20)]
+        assert sum(top) >= 0.4 * sum(expected), market
+    by_fixture = defaultdict(dict)
+    for p in lifts:
+        by_fixture[p.fixture_index][p.market] = p.expected_lift
+    f = next(f for f in fixtures if f.markets[:2] == ("DE", "AT") and len(by_fixture[f.index]) >= 2)
+    per_size = {m: by_fixture[f.index][m] / markets[m].size for m in ("DE", "AT")}
+    assert per_size["DE"] == pytest.approx(2 * per_size["AT"])
