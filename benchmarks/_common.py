@@ -49,3 +49,28 @@ def machine() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
     }
+
+
+def demo_spark(home, start_spark, *, features: bool, users: int | None = None):
+    """A SparkSession on a demo FANBASE_HOME, first making what it lacks: the raw demo
+    year (generated before Spark starts: the generator forks worker processes, which
+    must not inherit the driver's connection to the JVM), silver and, if asked, the
+    feature store."""
+    from pathlib import Path
+
+    from fanbase.jobs import features as features_job
+    from fanbase.jobs import generate, ingest
+    from fanbase.jobs._runner import build_parser, run_job
+
+    home = Path(home)
+    if not (home / "raw" / "events").is_dir():
+        argv = ["--set", f"generator.users={users}"] if users else []
+        print(f"generating the demo year into {home}...", flush=True)
+        run_job(generate, build_parser(generate).parse_args(argv))
+    spark = start_spark()
+    steps = [(ingest, "silver")] + ([(features_job, "features")] if features else [])
+    for module, layer in steps:
+        if not (home / "tables" / layer).is_dir():
+            print(f"building {layer}...", flush=True)
+            run_job(module, build_parser(module).parse_args([]), spark=spark)
+    return spark

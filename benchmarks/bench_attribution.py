@@ -5,7 +5,8 @@
 
 ``--home``: a FANBASE_HOME that `fanbase run` filled (raw/ with _truth/, tables/);
 default: generate and ingest the demo year in a temporary one (``--users``: expected
-baseline signups of that generation, 5,000 by default; more users, more signal).
+baseline signups of that generation, 5,000 by default; more users, more signal); a
+home with raw data but no tables is ingested first.
 With ``gold.customer_value`` present (``fanbase survival``), values are priced too.
 
 Targets (issue 8): the year in minutes on 2 cores; against the planted per-fixture
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakMemory, machine  # noqa: E402
+from _common import PeakMemory, demo_spark, machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = (
@@ -50,22 +51,19 @@ def main() -> int:
 
     from fanbase.config import load_settings
     from fanbase.demo import checks
-    from fanbase.jobs import attribution, generate, ingest
+    from fanbase.jobs import attribution
     from fanbase.jobs._runner import build_parser, run_job
     from fanbase.lakehouse import Lakehouse
     from fanbase.session import build_spark
 
     settings = load_settings("local")
-    spark = build_spark(settings.spark, app_name="fanbase-bench-attribution")
-    spark.sparkContext.setLogLevel("ERROR")
-    if not (home / "tables" / "silver").is_dir():
-        print(f"building the demo lakehouse ({args.users} users: generate, ingest)...")
-        run_job(
-            generate,
-            build_parser(generate).parse_args(["--set", f"generator.users={args.users}"]),
-            spark=spark,
-        )
-        run_job(ingest, build_parser(ingest).parse_args([]), spark=spark)
+
+    def start():
+        session = build_spark(settings.spark, app_name="fanbase-bench-attribution")
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+    spark = demo_spark(home, start, features=False, users=args.users)
     lake = Lakehouse(spark, settings.lakehouse)
     fixtures = lake.read("silver.fixtures")
     results: dict = {

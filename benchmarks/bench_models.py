@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakMemory, machine  # noqa: E402
+from _common import PeakMemory, demo_spark, machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TRUTH_ENTRY = "churn_all_markets_logistic"
@@ -52,8 +52,6 @@ def main() -> int:
 
     from fanbase.config import load_settings
     from fanbase.featurestore import FeatureStore
-    from fanbase.jobs import features, generate, ingest
-    from fanbase.jobs._runner import build_parser, run_job
     from fanbase.jobs.train import load_entries, selected
     from fanbase.lakehouse import Lakehouse
     from fanbase.models.frames import FrameBuilder, partition_values
@@ -69,12 +67,13 @@ def main() -> int:
             f"mlflow.artifact_root={mlflow_dir}/artifacts",
         ],
     )
-    spark = build_spark(settings.spark, app_name="fanbase-bench-models")
-    spark.sparkContext.setLogLevel("ERROR")
-    if not (home / "tables" / "features").is_dir():
-        print("building the demo lakehouse (generate, ingest, features)...", flush=True)
-        for module in (generate, ingest, features):
-            run_job(module, build_parser(module).parse_args([]), spark=spark)
+
+    def start():
+        session = build_spark(settings.spark, app_name="fanbase-bench-models")
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+    spark = demo_spark(home, start, features=True)
     lake = Lakehouse(spark, settings.lakehouse)
     lake.register_all()
     builder = FrameBuilder(FeatureStore(lake, settings.features))

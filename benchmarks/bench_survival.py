@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import demo_spark, machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TRUTH_ENTRY = "voluntary_churn_hazards"
@@ -89,8 +89,6 @@ def main() -> int:
 
     from fanbase.config import load_settings
     from fanbase.featurestore import FeatureStore
-    from fanbase.jobs import features, generate, ingest
-    from fanbase.jobs._runner import build_parser, run_job
     from fanbase.jobs.train import load_entries, selected
     from fanbase.lakehouse import Lakehouse
     from fanbase.models import survival, survival_fit
@@ -98,12 +96,13 @@ def main() -> int:
     from fanbase.session import build_spark
 
     settings = load_settings("local")
-    spark = build_spark(settings.spark, app_name="fanbase-bench-survival")
-    spark.sparkContext.setLogLevel("ERROR")
-    if not (home / "tables" / "features").is_dir():
-        print("building the demo lakehouse (generate, ingest, features)...", flush=True)
-        for module in (generate, ingest, features):
-            run_job(module, build_parser(module).parse_args([]), spark=spark)
+
+    def start():
+        session = build_spark(settings.spark, app_name="fanbase-bench-survival")
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+    spark = demo_spark(home, start, features=True)
     lake = Lakehouse(spark, settings.lakehouse)
     lake.register_all()
     builder = FrameBuilder(FeatureStore(lake, settings.features))

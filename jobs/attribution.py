@@ -154,12 +154,12 @@ class Inputs:
 def fit_entry(ctx: JobContext, registry, entry, data: Inputs) -> int:
     from pyspark.sql import functions as F
 
-    from fanbase.models import attribution_lift as lift
     from fanbase.models import attribution_output as out
-    from fanbase.models import attribution_touch as touch
     from fanbase.models.catalog import AttributionOptions
 
-    opts = entry.attribution or AttributionOptions()
+    if entry.attribution is None:
+        entry = entry.model_copy(update={"attribution": AttributionOptions()})
+    opts = entry.attribution
     t, lake = data.tables, ctx.lakehouse
     new, first_day = data.new_subscriptions(opts.first_spells_only)
     payments = t["events"].where(F.col("event_type") == "payment")
@@ -172,76 +172,11 @@ def fit_entry(ctx: JobContext, registry, entry, data: Inputs) -> int:
         input_tables[value_table[0]] = value_table[1]
     lineage = {"snapshot": str(data.snapshot), "input_tables": input_tables}
     params = {"algorithm": entry.algorithm.name, **_flat(opts.model_dump())}
-    markets = t["markets"]
-    if entry.algorithm.name == "touch":
-        live = lift.window_hours(
-            t["fixtures"],
-            markets,
-            0,
-            int(opts.touch.last_live_hours * 60),
-            first_day,
-            data.snapshot,
-        ).select(
-            "market",
-            "hour_start",
-            "fixture_id",
-            "kickoff",
-            F.col("window_start").alias("live_start"),
-            F.col("window_end").alias("live_end"),
-        )
-        credits = data.cache(
-            touch.touch_credits(new, t["playback_sessions"], live, opts.methods, opts.touch)
-        )
-        metrics = _coverage(credits, new)
-        run_id = registry.log_attribution(entry, params, metrics, lineage, ctx.run_id)
-        registered = version = None
-        rows = out.touch_rows(credits, outcomes)
-    else:
-        windows = data.cache(
-            lift.window_hours(
-                t["fixtures"],
-                markets,
-                opts.lift.before_minutes,
-                opts.lift.after_minutes,
-                first_day,
-                data.snapshot,
-            )
-        )
-        first = data.cache(touch.first_sessions(new, t["playback_sessions"], opts.touch))
-        first_watch = touch.session_credits(first, ["first_watch"], 1.0)
-        hourly = lift.hourly_signups(
-            ctx.spark,
-            new,
-            markets,
-            ctx.config.markets.timezones,
-            first_day,
-            data.snapshot,
-            opts.lift.per_market_profile,
-        )
-        marks = data.cache(lift.watch_marks(first, windows))
-        shares = data.cache(lift.hour_shares(windows, marks, opts.lift))
-        baseline = lift.backfit(lift.fit_baseline(hourly, opts.lift), marks, opts.lift)
-        hours = data.cache(baseline.hours)
-        fit = {
-            r.market: r.asDict()
-            for r in lift.fit_metrics(
-                hours, lift.parameters_per_market(markets.count(), opts.lift.per_market_profile)
-            ).collect()
-        }
-        metrics = _fit_metrics(fit, baseline.spikes)
-        reg = registry.log_attribution(
-            entry, params, metrics, lineage, ctx.run_id, model=baseline.model
-        )
-        run_id, registered, version = reg.run_id, reg.name, reg.version
-        lifts = lift.share_excess(hours, shares, opts.lift)
-        rows = out.lift_rows(
-            lifts,
-            lift.window_signups(new, windows),
-            out.touch_rows(first_watch, outcomes),
-            out.market_rates(outcomes),
-        )
-        print(format_fit(entry, fit, baseline.spikes))
-    currencies = markets.select("market", "currency")
+    fit = fit_touch if entry.algorithm.name == "touch" else fit_lift
+    rows, run_id, registered, version = fit(
+        ctx, registry, entry, data, new, first_day, outcomes, (params, lineage)
+    )
+    currencies = t["markets"].select("market", "currency")
     columns = {
         "model": entry.name,
         "registered_model": registered,
@@ -264,6 +199,86 @@ def fit_entry(ctx: JobContext, registry, entry, data: Inputs) -> int:
     registry.add_to_run(run_id, _totals(written), {"top_fixtures": top})
     print(format_top(entry, top, 5))
     return written.count()
+
+
+def fit_touch(ctx, registry, entry, data, new, first_day, outcomes, logged):
+    """Touch credits per method; an MLflow run with coverage (rules: nothing to register)."""
+    from pyspark.sql import functions as F
+
+    from fanbase.models import attribution_lift as lift
+    from fanbase.models import attribution_output as out
+    from fanbase.models import attribution_touch as touch
+
+    opts, t = entry.attribution, data.tables
+    live = lift.window_hours(
+        t["fixtures"],
+        t["markets"],
+        0,
+        int(opts.touch.last_live_hours * 60),
+        first_day,
+        data.snapshot,
+    ).select(
+        "market",
+        "hour_start",
+        "fixture_id",
+        "kickoff",
+        F.col("window_start").alias("live_start"),
+        F.col("window_end").alias("live_end"),
+    )
+    credits = data.cache(
+        touch.touch_credits(new, t["playback_sessions"], live, opts.methods, opts.touch)
+    )
+    run_id = registry.log_attribution(entry, *logged, ctx.run_id, metrics=_coverage(credits, new))
+    return out.touch_rows(credits, outcomes), run_id, None, None
+
+
+def fit_lift(ctx, registry, entry, data, new, first_day, outcomes, logged):
+    """Lift per (fixture, market) window against the backfitted baseline, which is
+    logged and registered."""
+    from fanbase.models import attribution_lift as lift
+    from fanbase.models import attribution_output as out
+    from fanbase.models import attribution_touch as touch
+
+    opts, t = entry.attribution, data.tables
+    markets = t["markets"]
+    windows = data.cache(
+        lift.window_hours(
+            t["fixtures"],
+            markets,
+            opts.lift.before_minutes,
+            opts.lift.after_minutes,
+            first_day,
+            data.snapshot,
+        )
+    )
+    first = data.cache(touch.first_sessions(new, t["playback_sessions"], opts.touch))
+    hourly = lift.hourly_signups(
+        ctx.spark,
+        new,
+        markets,
+        ctx.config.markets.timezones,
+        first_day,
+        data.snapshot,
+        opts.lift.per_market_profile,
+    )
+    marks = data.cache(lift.watch_marks(first, windows))
+    shares = data.cache(lift.hour_shares(windows, marks, opts.lift))
+    baseline = lift.backfit(lift.fit_baseline(hourly, opts.lift), marks, opts.lift)
+    hours = data.cache(baseline.hours)
+    parameters = lift.parameters_per_market(markets.count(), opts.lift.per_market_profile)
+    fit = {r.market: r.asDict() for r in lift.fit_metrics(hours, parameters).collect()}
+    print(format_fit(entry, fit, baseline.spikes))
+    reg = registry.log_attribution(
+        entry, *logged, ctx.run_id, metrics=_fit_metrics(fit, baseline.spikes), model=baseline.model
+    )
+    first_watch = touch.session_credits(first, ["first_watch"], 1.0)
+    rows = out.lift_rows(
+        lift.share_excess(hours, shares, opts.lift),
+        lift.window_signups(new, windows),
+        out.touch_rows(first_watch, outcomes),
+        out.market_rates(outcomes),
+    )
+    return rows, reg.run_id, reg.name, reg.version
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -13,9 +13,9 @@
    [kickoff - before, end + after) cut into the UTC hours it covers, with the covered
    fraction of each hour.
 4. ``hour_shares``: an hour's excess (observed - baseline) is shared by the windows in
-   it, by weight = covered fraction x (new subscribers of that hour who watched the
-   fixture in their first sessions + ``share_prior``), with a "no fixture" weight for
-   the part of the hour no window covers.
+   it: by the hour's new subscribers who watched each fixture in their first sessions,
+   plus a prior of ``share_prior`` signups spread over the hour by coverage (the part
+   no window covers keeps its part of the prior for "no fixture").
 5. ``backfit``: the baseline is refitted on the signups the fixtures do not claim, so
    weekend evenings full of big fixtures do not pass their lift off as baseline.
 6. ``share_excess``: a fixture's lift is its shares of its hours' excess summed; its
@@ -334,21 +334,31 @@ def window_signups(new: DataFrame, windows: DataFrame) -> DataFrame:
 
 def hour_shares(windows: DataFrame, marks: DataFrame, opts: LiftOptions) -> DataFrame:
     """(market, hour_start, fixture_id, covered, share): each window's share of its
-    hours' excess. Weight = covered x (watchers + prior); the part of the hour no
-    window covers keeps (1 - max covered) x prior for "no fixture"."""
+    hours' excess.
+
+    Share = (watchers + prior x covered / max(1, total coverage)) / (all the hour's
+    watchers + prior): the hour's signups who watched a fixture vote for it, and a
+    prior of ``share_prior`` signups is spread over the hour by coverage, the part no
+    window covers (1 - total coverage, when below 1) keeping its part for no fixture.
+    The prior is per hour, not per window: at 2 a.m. during the Australian Open forty
+    tennis windows must not outvote the fans who signed up for the Super Bowl."""
     prior = F.lit(opts.share_prior)
     weighted = windows.join(marks, ["market", "hour_start", "fixture_id"], "left").withColumn(
-        "w", F.col("covered") * (F.coalesce("watchers", F.lit(0.0)) + prior)
+        "watchers", F.coalesce("watchers", F.lit(0.0))
     )
     per_hour = weighted.groupBy("market", "hour_start").agg(
-        F.sum("w").alias("w_fixtures"), F.max("covered").alias("max_covered")
+        F.sum("watchers").alias("hour_watchers"), F.sum("covered").alias("coverage")
     )
+    slots = F.greatest(F.col("coverage"), F.lit(1.0))
     return weighted.join(per_hour, ["market", "hour_start"]).select(
         "market",
         "hour_start",
         "fixture_id",
         "covered",
-        (F.col("w") / (F.col("w_fixtures") + (1 - F.col("max_covered")) * prior)).alias("share"),
+        (
+            (F.col("watchers") + prior * F.col("covered") / slots)
+            / (F.col("hour_watchers") + prior)
+        ).alias("share"),
     )
 
 

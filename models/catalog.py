@@ -149,10 +149,9 @@ class LiftOptions(_Strict):
     # The window opens this long before kickoff and closes this long after the end.
     before_minutes: int = Field(default=120, ge=0, le=1440)
     after_minutes: int = Field(default=0, ge=0, le=1440)
-    # When windows overlap, an hour's excess is shared by weight = the part of the hour
-    # the window covers x (the hour's new subscribers who watched the fixture in their
-    # first sessions + share_prior); hours no window covers fully keep a "no fixture"
-    # share.
+    # When windows overlap, an hour's excess is shared by the hour's new subscribers who
+    # watched each fixture in their first sessions, plus share_prior signups spread
+    # over the hour by the part each window covers (the uncovered part: no fixture).
     share_prior: float = Field(default=0.1, gt=0)
     level: float = Field(default=0.95, gt=0.5, lt=1)  # of each lift's interval
     # Hours whose count is less likely than this under the first fit (Poisson upper

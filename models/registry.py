@@ -210,9 +210,9 @@ class Registry:
         self,
         entry: Entry,
         params: dict,
-        metrics: dict[str, float],
         lineage: dict,
         job_run_id: str,
+        metrics: dict[str, float],
         model=None,
     ) -> Registered | str:
         """Log an attribution run. With ``model`` (the lift entry's Spark baseline GLM)

@@ -181,12 +181,15 @@ def test_share_excess_equals_a_numpy_oracle_for_overlapping_windows(spark):
     opts = LiftOptions(share_prior=0.1, level=0.95)
     shares = lift.hour_shares(windows, marks, opts)
     got = {r.fixture_id: r for r in lift.share_excess(hours, shares, opts).collect()}
-    # Oracle: weights per hour = covered x (marks + prior), "none" = (1 - max covered) x prior.
+    # Oracle: share = (watchers + prior x covered / max(1, coverage)) / (watchers + prior).
     signups, base = np.array([5.0, 2.0, 0.0]), np.array([1.0, 1.5, 0.5])
-    w_a = np.array([1.0 * 3.1, 0.5 * 0.1, 0.0])
-    w_b = np.array([0.0, 1.0 * 1.1, 1.0 * 0.1])
-    none = np.array([0.0, 0.0, 0.0])  # every hour has a window covering all of it
-    total = w_a + w_b + none
+    p = 0.1
+    coverage = np.array([1.0, 1.5, 1.0])
+    slots = np.maximum(coverage, 1.0)
+    watchers = np.array([3.0, 1.0, 0.0])
+    w_a = np.array([3.0, 0.0, 0.0]) + p * np.array([1.0, 0.5, 0.0]) / slots
+    w_b = np.array([0.0, 1.0, 0.0]) + p * np.array([0.0, 1.0, 1.0]) / slots
+    total = watchers + p
     for name, w, cov in (("A", w_a, [1.0, 0.5, 0]), ("B", w_b, [0, 1.0, 1.0])):
         share = w / total
         lift_ = float((share * (signups - base)).sum())
@@ -215,7 +218,34 @@ def test_an_hour_a_window_only_grazes_keeps_most_of_its_excess_unattributed(spar
     )
     opts = LiftOptions(share_prior=0.1)
     (row,) = lift.share_excess(hours, lift.hour_shares(windows, marks, opts), opts).collect()
-    assert row.lift == pytest.approx(3.0 * 0.25 * 0.1 / (0.25 * 0.1 + 0.75 * 0.1))
+    assert row.lift == pytest.approx(3.0 * 0.25)
+
+
+def test_watchers_outvote_many_windows_in_the_same_hour(spark):
+    """Forty tennis windows and one Super Bowl window cover an hour; the two new
+    subscribers of that hour watched the Super Bowl: it takes nearly all the excess."""
+    h = T(2025, 1, 14, 2)
+    hours = spark.createDataFrame(
+        [("DE", h, 3.0, 0.5)],
+        "market string, hour_start timestamp, signups double, baseline double",
+    )
+    names = ["nfl", *[f"tennis{i}" for i in range(40)]]
+    windows = spark.createDataFrame(
+        [(n, "DE", h, 1.0, h, T(2025, 1, 14, 5)) for n in names],
+        "fixture_id string, market string, hour_start timestamp, covered double, "
+        "window_start timestamp, window_end timestamp",
+    )
+    marks = spark.createDataFrame(
+        [("DE", h, "nfl", 2.0)],
+        "market string, hour_start timestamp, fixture_id string, watchers double",
+    )
+    opts = LiftOptions(share_prior=0.1)
+    got = {
+        r.fixture_id: r.lift
+        for r in lift.share_excess(hours, lift.hour_shares(windows, marks, opts), opts).collect()
+    }
+    assert got["nfl"] == pytest.approx(2.5 * (2 + 0.1 / 41) / 2.1)
+    assert sum(got.values()) == pytest.approx(2.5)
 
 
 # ---- the baseline ----------------------------------------------------------------------
