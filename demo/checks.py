@@ -185,7 +185,7 @@ def attribution_vs_truth(
     truth = pd.read_json(truth_dir(raw_root) / "fixture_lift.jsonl", lines=True)
     est = (
         attribution.where((F.col("model") == model) & (F.col("method") == method))
-        .select("market", "fixture_id", "attributed_signups")
+        .select("market", "fixture_id", "attributed_signups", "lift_lower", "lift_upper")
         .toPandas()  # one row per (fixture, market): bounded by the calendar
     )
     merged = truth.merge(est, on=["market", "fixture_id"], how="left").fillna(
@@ -216,5 +216,14 @@ def attribution_vs_truth(
             "rank_correlation_expected": float(
                 spearmanr(rows["attributed_signups"], rows["expected_lift"]).statistic
             ),
+            # Share of the planted pairs whose interval holds the planted extra signups.
+            "interval_coverage": float(
+                (
+                    (rows["lift_lower"] <= rows["realised_extra"])
+                    & (rows["realised_extra"] <= rows["lift_upper"])
+                ).mean()
+            )
+            if rows["lift_lower"].notna().any()
+            else math.nan,
         }
     return out

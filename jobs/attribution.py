@@ -239,6 +239,7 @@ def fit_lift(ctx, registry, entry, data, new, first_day, outcomes, logged):
     from fanbase.models import attribution_output as out
     from fanbase.models import attribution_touch as touch
 
+    started = time.perf_counter()
     opts, t = entry.attribution, data.tables
     markets = t["markets"]
     windows = data.cache(
@@ -268,9 +269,11 @@ def fit_lift(ctx, registry, entry, data, new, first_day, outcomes, logged):
     parameters = lift.parameters_per_market(markets.count(), opts.lift.per_market_profile)
     fit = {r.market: r.asDict() for r in lift.fit_metrics(hours, parameters).collect()}
     print(format_fit(entry, fit, baseline.spikes))
+    metrics = _fit_metrics(fit, baseline.spikes)
     reg = registry.log_attribution(
-        entry, *logged, ctx.run_id, metrics=_fit_metrics(fit, baseline.spikes), model=baseline.model
+        entry, *logged, ctx.run_id, metrics=metrics, model=baseline.model
     )
+    _record_run(ctx, entry, reg, metrics, sum(m["hours"] for m in fit.values()), started)
     first_watch = touch.session_credits(first, ["first_watch"], 1.0)
     rows = out.lift_rows(
         lift.share_excess(hours, shares, opts.lift),
@@ -279,6 +282,33 @@ def fit_lift(ctx, registry, entry, data, new, first_day, outcomes, logged):
         out.market_rates(outcomes),
     )
     return rows, reg.run_id, reg.name, reg.version
+
+
+def _record_run(ctx, entry, reg, metrics: dict, rows: int, started: float) -> None:
+    """The registered baseline's row in ``ops.model_runs``, like every trained model."""
+    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+
+    row = (
+        ctx.run_id,
+        entry.name,
+        entry.kind,
+        "",
+        reg.name,
+        reg.version,
+        reg.alias,
+        not reg.failed_gates,
+        "; ".join(reg.failed_gates) or None,
+        json.dumps(metrics),
+        rows,
+        reg.run_id,
+        None,
+        time.perf_counter() - started,
+        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
+    ctx.lakehouse.create(
+        MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained."
+    )
+    ctx.lakehouse.append(MODEL_RUNS, ctx.spark.createDataFrame([row], MODEL_RUNS_SCHEMA))
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -460,16 +460,23 @@ def test_the_lift_baseline_is_registered_with_an_alias(attributed):
     assert set(aliases) & {"champion", "challenger"}
     run = client.get_run(first.mlflow_run_id)
     assert "dispersion" in run.data.metrics and run.data.tags["fanbase.entry"] == "fixture_lift"
+    (logged,) = (
+        attributed["lake"]
+        .read("ops.model_runs")
+        .where(f"registered_model = 'fanbase_fixture_lift' AND version = {first.model_version}")
+        .collect()
+    )
+    assert logged.mlflow_run_id == first.mlflow_run_id and logged.rows_fit > 0
 
 
 def test_lift_finds_the_planted_fixtures_at_test_scale(spark, attributed, model_raw):
     """Against the extra signups the generator planted per fixture (2,000 users, 180
     days). DE, the big market, has ~400 planted signups: its top 10 by lift hold at
-    least 8 of the planted top 10 and the rank correlation is at least 0.7 (measured
-    0.9 and 0.84); the attributed total is within 30 % of the planted (-22 %: the
-    baseline still absorbs some). GB has ~70 planted signups, most of them one or two
-    per fixture, as noisy as the baseline of a window: rank correlation at least 0.6
-    (0.78). US has a handful and is not checked."""
+    least 8 of the planted top 10, the rank correlation is at least 0.7, the attributed
+    total is within 15 % of the planted and at least 85 % of the intervals hold the
+    planted lift (measured 1.0, 0.90, -7 % and 0.96). GB has ~70 planted signups, most
+    of them one or two per fixture, as noisy as a window's baseline: rank correlation
+    at least 0.6 and total within 25 % (0.79 and 0 %). US has a handful: not checked."""
     from fanbase.demo.checks import attribution_vs_truth
 
     rows = attributed["lake"].read("gold.fixture_attribution")
@@ -477,8 +484,10 @@ def test_lift_finds_the_planted_fixtures_at_test_scale(spark, attributed, model_
     de, gb = got["DE"], got["GB"]
     assert de["precision_at_k"] >= 0.8, de
     assert de["rank_correlation"] >= 0.7, de
-    assert abs(de["attributed_signups"] / de["planted_signups"] - 1) <= 0.3, de
+    assert abs(de["attributed_signups"] / de["planted_signups"] - 1) <= 0.15, de
+    assert de["interval_coverage"] >= 0.85, de
     assert gb["rank_correlation"] >= 0.6, gb
+    assert abs(gb["attributed_signups"] / gb["planted_signups"] - 1) <= 0.25, gb
 
 
 def test_a_rerun_replaces_the_entry_rows(attributed):
