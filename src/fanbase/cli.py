@@ -26,11 +26,20 @@ def load_job(name: str):
     return importlib.import_module(f"fanbase.jobs.{name}")
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse sizes the name column as if subcommands were indented 2, not 4, so a
+    long job name wraps; start the column wide enough for every job name."""
+    formatter = argparse.HelpFormatter(prog, max_help_position=32)
+    formatter._action_max_length = 4 + max(map(len, JOBS))
+    return formatter
+
+
 def _overview() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fanbase",
         description="Subscriber analytics for sports streaming: Spark, Delta Lake, MLflow.",
         epilog="Run `fanbase <job> --help` for a job's options.",
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"fanbase {__version__}")
     sub = parser.add_subparsers(dest="job", title="jobs", metavar="<job>")
