@@ -67,7 +67,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
 
 
 class Inputs:
-    """The silver tables at pinned versions, the snapshot and the first data day."""
+    """The silver tables at pinned versions and the snapshot, shared by the entries."""
 
     def __init__(self, ctx: JobContext, versions: dict[str, int], snapshot: dt.date):
         lake = ctx.lakehouse

@@ -22,8 +22,6 @@ from pyspark.sql import functions as F
 
 from fanbase.models.catalog import TouchOptions
 
-CREDIT_COLUMNS = ("market", "subscription_id", "fixture_id", "method", "credit")
-
 
 def new_subscriptions(subs: DataFrame, snapshot: dt.date, first_spells_only: bool) -> DataFrame:
     """Spells that started before the snapshot with a known start (a spell first seen
