@@ -227,3 +227,69 @@ def attribution_vs_truth(
             else math.nan,
         }
     return out
+
+
+def social_vs_truth(spark, raw_root, scored: DataFrame, entity_names: dict[str, list[str]]) -> dict:
+    """``gold.social_posts_scored`` against the planted truth of every post
+    (``_truth/social_posts.jsonl.gz``): sentiment accuracy and macro F1 per language
+    (over all posts, labelled or not), entity precision and recall of (post, type,
+    name) mentions, and the recall of the mentions the calendar could name (squad
+    players are in no reference data), and each topic's share of its main planted
+    topic (match or service talk), per language.
+    """
+    from fanbase.models.social_text import confusion_from_counts
+
+    truth = spark.read.json(str(truth_dir(raw_root) / "social_posts.jsonl.gz"))
+    joined = scored.select("post_id", "language", "sentiment", "entities", "topic").join(
+        truth.select(
+            "post_id",
+            F.col("sentiment").alias("true_sentiment"),
+            F.col("entities").alias("true_entities"),
+            F.col("topic").alias("true_topic"),
+        ),
+        "post_id",
+    )
+    out: dict = {"posts": joined.count(), "sentiment": {}, "topics": {}}
+    pairs = joined.groupBy("language", "true_sentiment", "sentiment").count().collect()
+    for language in sorted({r.language for r in pairs}):
+        counts = {
+            (r.true_sentiment, r.sentiment): r["count"] for r in pairs if r.language == language
+        }
+        labels = sorted({t for t, _ in counts})
+        c = confusion_from_counts(counts, labels)
+        out["sentiment"][language] = {
+            "accuracy": c["accuracy"],
+            "macro_f1": c["macro_f1"],
+            "posts": c["rows"],
+        }
+    found = joined.select("post_id", F.explode("entities").alias("e")).select(
+        "post_id", "e.type", "e.name"
+    )
+    planted = (
+        joined.select("post_id", F.explode("true_entities").alias("e"))
+        .select("post_id", "e.type", "e.name")
+        .distinct()
+    )
+    known = spark.createDataFrame(
+        [(kind, name) for kind, names in entity_names.items() for name in names],
+        "type string, name string",
+    )
+    findable = planted.join(known, ["type", "name"], "left_semi")
+    hits = found.join(planted, ["post_id", "type", "name"], "left_semi").count()
+    found_n, planted_n, findable_n = found.count(), planted.count(), findable.count()
+    findable_hits = found.join(findable, ["post_id", "type", "name"], "left_semi").count()
+    out["entities"] = {
+        "found": found_n,
+        "planted": planted_n,
+        "precision": hits / found_n if found_n else float("nan"),
+        "recall": hits / planted_n if planted_n else float("nan"),
+        "findable": findable_n,
+        "recall_findable": findable_hits / findable_n if findable_n else float("nan"),
+    }
+    by_topic = (
+        joined.where(F.col("topic").isNotNull()).groupBy("language", "topic", "true_topic").count()
+    )
+    for r in by_topic.collect():
+        row = out["topics"].setdefault(r.language, {}).setdefault(str(r.topic), {})
+        row[r.true_topic] = r["count"]
+    return out

@@ -286,29 +286,11 @@ def fit_lift(ctx, registry, entry, data, new, first_day, outcomes, logged):
 
 def _record_run(ctx, entry, reg, metrics: dict, rows: int, started: float) -> None:
     """The registered baseline's row in ``ops.model_runs``, like every trained model."""
-    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+    from fanbase.models.train import model_run_row, record_model_runs
 
-    row = (
-        ctx.run_id,
-        entry.name,
-        entry.kind,
-        "",
-        reg.name,
-        reg.version,
-        reg.alias,
-        not reg.failed_gates,
-        "; ".join(reg.failed_gates) or None,
-        json.dumps(metrics),
-        rows,
-        reg.run_id,
-        None,
-        time.perf_counter() - started,
-        dt.datetime.now(dt.UTC).replace(tzinfo=None),
-    )
-    ctx.lakehouse.create(
-        MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained."
-    )
-    ctx.lakehouse.append(MODEL_RUNS, ctx.spark.createDataFrame([row], MODEL_RUNS_SCHEMA))
+    seconds = time.perf_counter() - started
+    row = model_run_row(ctx.run_id, entry, "", reg.name, reg, metrics, rows, seconds)
+    record_model_runs(ctx.lakehouse, ctx.spark, [row])
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -2,8 +2,8 @@
 
 On the embedded default it first generates the demo data when the raw root holds
 none, then runs each step: ingest, features, train (the model catalog), score, and
-survival (survival models and customer value) and attribution (which fixtures bring
-new subscribers).
+survival (survival models and customer value), attribution (which fixtures bring
+new subscribers) and social (sentiment, entities and topics of social posts).
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     _step(ctx, "score", [], summary)
     _step(ctx, "survival", [], summary)
     _step(ctx, "attribution", [], summary)
+    _step(ctx, "social", [], summary)
     print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 

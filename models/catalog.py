@@ -2,7 +2,8 @@
 
 The catalog files are listed in ``conf/models/catalog.yml`` (``files:``), so nothing is
 found by globbing. Each file holds ``models:``, a list of entries; an entry names its
-kind (a whitelist: churn, segmentation, survival, attribution, sentiment), its rows
+kind (a whitelist: churn, segmentation, survival, attribution, sentiment, topics),
+its rows
 (the feature store, or any table or file with the label and feature columns named),
 its features (groups, ``group.feature`` or feature names), label, partitioning,
 algorithm and search grid, time-based split, promotion gates and output table.
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fanbase.config import ConfigError
 
-KINDS = ("churn", "segmentation", "survival", "attribution", "sentiment")
+KINDS = ("churn", "segmentation", "survival", "attribution", "sentiment", "topics")
 
 # Algorithms each kind may use, and the metrics its promotion gates may name.
 ALGORITHMS = {
@@ -36,6 +37,7 @@ ALGORITHMS = {
     "survival": ("cox", "kaplan_meier"),
     "attribution": ("touch", "poisson_lift"),
     "sentiment": ("naive_bayes", "logistic_regression"),
+    "topics": ("lda",),
 }
 METRICS = {
     "churn": ("roc_auc", "pr_auc", "brier", "top_decile_lift"),
@@ -45,11 +47,14 @@ METRICS = {
     # narrow); touch coverage: the share of new subscribers with a fixture to credit.
     "attribution": ("dispersion", "touch_coverage"),
     "sentiment": ("accuracy", "macro_f1"),
+    # LDA's log perplexity on held-out posts (per term; lower is better).
+    "topics": ("log_perplexity",),
 }
 # Spark ML parameters a search grid may name, per algorithm (kinds trained elsewhere
 # check their own).
 GRID_PARAMS = {
     "logistic_regression": ("regParam", "elasticNetParam", "maxIter"),
+    "naive_bayes": ("smoothing",),
     "gbt": ("maxDepth", "maxIter", "stepSize", "subsamplingRate", "minInstancesPerNode"),
     "random_forest": ("maxDepth", "numTrees", "subsamplingRate", "minInstancesPerNode"),
     "kmeans": ("k", "maxIter", "initSteps"),
@@ -57,7 +62,7 @@ GRID_PARAMS = {
     "gaussian_mixture": ("k", "maxIter", "tol"),
 }
 # Metrics where lower is better: their gate is a maximum.
-LOWER_IS_BETTER = {"brier", "dispersion"}
+LOWER_IS_BETTER = {"brier", "dispersion", "log_perplexity"}
 CATALOG_INDEX = "catalog.yml"
 
 
@@ -77,7 +82,11 @@ class TableSource(_Strict):
     path: str | None = None  # a Delta folder, a Parquet or CSV file or folder
     format: Literal["delta", "parquet", "csv"] = "delta"
     label_column: str | None = None
-    feature_columns: list[str] = Field(min_length=1)
+    # Sentiment and topic entries read text (and, optionally, its ISO 639-1 language;
+    # without one every row is in the entry's first language) instead of features.
+    text_column: str | None = None
+    language_column: str | None = None
+    feature_columns: list[str] = Field(default_factory=list)
     categorical_columns: list[str] = Field(default_factory=list)
     time_column: str | None = None  # for the time-based split
     # Survival entries: the tenure at the event or censoring, 1/0 (or true/false) for
@@ -177,6 +186,24 @@ class AttributionOptions(_Strict):
     value_model: str | None = "survival_by_market"
 
 
+LANGUAGES = ("en", "de", "it", "es", "pt", "ja")
+
+
+class SocialOptions(_Strict):
+    """Sentiment and topic models over posts: one Spark NLP pipeline per language."""
+
+    # A pipeline per language listed (tokeniser, stop words and, for Japanese, character
+    # segmentation differ); posts in other languages are kept, unscored, with the reason.
+    languages: list[Literal[LANGUAGES]] = Field(default_factory=lambda: list(LANGUAGES))
+    ngrams: int = Field(default=2, ge=1, le=3)  # terms are 1..ngrams consecutive tokens
+    min_df: float = Field(default=2, gt=0)  # a term in fewer documents is dropped
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)  # held out for the metrics
+    min_rows: int = Field(default=50, ge=10)  # fewer rows (labels) in a language: no model
+    topics: int = Field(default=8, ge=2, le=100)  # topics entries: LDA's k
+    top_terms: int = Field(default=10, ge=1, le=50)
+    max_iter: int = Field(default=30, ge=1, le=500)
+
+
 class Algorithm(_Strict):
     name: str
     # Spark ML parameter name -> values to search; one model per combination.
@@ -212,6 +239,7 @@ class Entry(_Strict):
     snapshots: Snapshots = Snapshots()
     survival: SurvivalOptions | None = None  # kind survival only
     attribution: AttributionOptions | None = None  # kind attribution only
+    social: SocialOptions | None = None  # kinds sentiment and topics only
     algorithm: Algorithm
     split: Split = Split()
     gates: dict[str, Gate] = Field(default_factory=dict)
@@ -314,6 +342,19 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
         raise CatalogError(f"{where}: key 'survival': only entries of kind survival take it")
     if e.attribution is not None and e.kind != "attribution":
         raise CatalogError(f"{where}: key 'attribution': only entries of kind attribution take it")
+    if e.social is not None and e.kind not in ("sentiment", "topics"):
+        raise CatalogError(f"{where}: key 'social': only sentiment and topics entries take it")
+    if e.kind in ("sentiment", "topics"):
+        for key in ("features", "partition_by"):
+            if getattr(e, key):
+                raise CatalogError(
+                    f"{where}: key '{key}': kind {e.kind} reads text, one model per "
+                    f"language; it takes no `{key}`"
+                )
+        if e.source is not None and not e.source.text_column:
+            raise CatalogError(f"{where}: key 'source.text_column': kind {e.kind} reads text")
+    elif e.source is not None and not e.source.feature_columns:
+        raise CatalogError(f"{where}: key 'source.feature_columns': name the feature columns")
     if e.kind == "attribution":
         for key in ("source", "features", "partition_by", "where"):
             if getattr(e, key):

@@ -277,16 +277,7 @@ class FrameBuilder:
     # ---- any table -------------------------------------------------------------
     def _source_frame(self, entry: Entry) -> ModelFrame:
         src = entry.source
-        if src.table is not None:
-            df = self.spark.table(src.table)
-            where = src.table
-        else:
-            reader = self.spark.read.format(src.format)
-            if src.format == "csv":
-                # A CSV has no types: infer them once here rather than read all strings.
-                reader = reader.option("header", "true").option("inferSchema", "true")
-            df = reader.load(src.path)
-            where = src.path
+        df, where = read_table_source(self.spark, src)
         wanted = [*src.feature_columns, *([src.label_column] if src.label_column else [])]
         survival = [src.duration_column, src.event_column, src.entry_column]
         wanted += [c for c in [src.time_column, *entry.partition_by, *survival] if c]
@@ -334,6 +325,22 @@ class FrameBuilder:
             return int(table.history(1).select("version").first()[0])
         except Exception:  # noqa: BLE001 - lineage is best effort for foreign tables
             return None
+
+
+def read_table_source(spark, src) -> tuple[DataFrame, str]:
+    """An entry's ``source`` table or file, and where it came from (for messages)."""
+    if src.table is not None:
+        return spark.table(src.table), src.table
+    reader = spark.read.format(src.format)
+    if src.format == "csv":
+        # A CSV has no types: infer them once here rather than read all strings.
+        reader = reader.option("header", "true").option("inferSchema", "true")
+    return reader.load(src.path), src.path
+
+
+def filtered(df: DataFrame, entry: Entry) -> DataFrame:
+    """The rows the entry's ``where`` keeps."""
+    return _filtered(df, entry)
 
 
 def _filtered(df: DataFrame, entry: Entry) -> DataFrame:

@@ -238,6 +238,38 @@ class Registry:
             )
         return self._register(name, entry, "", info.model_uri, run_id, failed)
 
+    def log_language_model(
+        self, entry: Entry, fitted, lineage: dict, job_run_id: str
+    ) -> Registered:
+        """Log one language's text pipeline (sentiment or topics: Spark NLP stages and
+        Spark ML) with its metrics and JSON artifacts; register it as
+        ``<prefix>_<entry>_<language>`` and set its alias by the gates."""
+        import mlflow.spark
+        import pyspark
+        import sparknlp
+
+        values = (fitted.language,)
+        name = registered_name(self.prefix, entry, values)
+        partition = f"language={fitted.language}"
+        failed = gate_failures(entry, fitted.metrics)
+        tags = _tags(entry, partition, job_run_id, lineage)
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
+            mlflow.log_params({k: _param(v) for k, v in fitted.params.items()})
+            mlflow.log_metrics({k: v for k, v in fitted.metrics.items() if _finite(v)})
+            for key, value in fitted.extra.items():
+                mlflow.log_dict(value, f"{key}.json")
+            mlflow.set_tag("fanbase.gates", "passed" if not failed else "; ".join(failed))
+            info = mlflow.spark.log_model(
+                fitted.model,
+                artifact_path="model",
+                pip_requirements=[
+                    f"pyspark=={pyspark.__version__}",
+                    f"spark-nlp=={sparknlp.version()}",
+                ],
+            )
+            run_id = run.info.run_id
+        return self._register(name, entry, partition, info.model_uri, run_id, failed)
+
     def add_to_run(self, run_id: str, metrics: dict[str, float], artifacts: dict) -> None:
         """Metrics and JSON artifacts computed after the run was logged."""
         with mlflow.start_run(run_id=run_id):

@@ -58,6 +58,48 @@ MODEL_RUNS_SCHEMA = StructType(
 )
 
 
+def model_run_row(
+    job_run_id: str,
+    entry: Entry,
+    partition: str,
+    name: str,
+    registered=None,
+    metrics: dict | None = None,
+    rows: int | None = None,
+    seconds: float = 0.0,
+    error: str | None = None,
+) -> tuple:
+    """One ``ops.model_runs`` row for a model a job fitted outside ``train_one``
+    (survival, attribution, social): ``registered`` is the ``Registered`` result, or
+    None when the fit failed with ``error``."""
+    failed = registered.failed_gates if registered else []
+    return (
+        job_run_id,
+        entry.name,
+        entry.kind,
+        partition,
+        name,
+        registered.version if registered else None,
+        registered.alias if registered else None,
+        None if registered is None else not failed,
+        "; ".join(failed) or None,
+        json.dumps(metrics, default=str) if metrics is not None else None,
+        rows,
+        registered.run_id if registered else None,
+        error,
+        seconds,
+        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
+
+
+def record_model_runs(lake, spark, rows: list[tuple]) -> None:
+    """Append rows to ``ops.model_runs`` (created if missing)."""
+    if not rows:
+        return
+    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model a job trained.")
+    lake.append(MODEL_RUNS, spark.createDataFrame(rows, MODEL_RUNS_SCHEMA))
+
+
 @dataclass
 class Task:
     entry: Entry

@@ -317,3 +317,74 @@ def test_attribution_options_on_another_kind_are_an_error(tmp_path, known):
     churn = BASE + "    attribution: {methods: [linear]}\n"
     with pytest.raises(CatalogError, match=r"key 'attribution': only entries of kind attribution"):
         load_catalog(_conf(tmp_path, churn), known)
+
+
+SOCIAL = """
+models:
+  - name: s1
+    kind: sentiment
+    social: {languages: [en, ja], ngrams: 2, min_rows: 20}
+    algorithm: {name: naive_bayes, grid: {smoothing: [0.5, 1.0]}}
+    gates: {macro_f1: {min: 0.8}}
+    output: gold.social_posts_scored
+  - name: r1
+    kind: sentiment
+    source: {path: /data/reviews.csv, format: csv, text_column: review, label_column: mood}
+    algorithm: {name: logistic_regression}
+    output: gold.review_sentiment
+  - name: t1
+    kind: topics
+    social: {topics: 4}
+    algorithm: {name: lda}
+    gates: {log_perplexity: {max: 9}}
+    output: gold.social_topics
+"""
+
+
+def test_social_entries_load_with_their_options(tmp_path, known):
+    s1, r1, t1 = load_catalog(_conf(tmp_path, SOCIAL), known)
+    assert s1.social.languages == ["en", "ja"] and s1.social.min_rows == 20
+    assert s1.algorithm.grid == {"smoothing": [0.5, 1.0]}
+    assert r1.source.text_column == "review" and r1.source.feature_columns == []
+    assert r1.social is None  # the job's defaults apply
+    assert t1.social.topics == 4 and t1.gates["log_perplexity"].max == 9
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("languages: [en, ja]", "languages: [en, fr]"), r"key 'social.languages.1': Input"),
+        (("{name: naive_bayes,", "{name: svm,"), r"'svm' is not an algorithm for kind sentiment"),
+        (("{smoothing:", "{regParam:"), r"key 'algorithm.grid.regParam': not a parameter of"),
+        (("text_column: review, ", ""), r"model 'r1' \(models\[1\]\): key 'source.text_column'"),
+        (("label_column: mood", "time_column: ts"), r"key 'source.label_column': kind sentiment"),
+        (
+            (
+                "    algorithm: {name: lda}",
+                "    features: [engagement]\n    algorithm: {name: lda}",
+            ),
+            r"model 't1' \(models\[2\]\): key 'features': kind topics reads text",
+        ),
+        (
+            ("{log_perplexity: {max: 9}}", "{log_perplexity: {min: 9}}"),
+            r"lower is better for log_perplexity, so its gate needs `max`",
+        ),
+        (("{topics: 4}", "{topics: 1}"), r"key 'social.topics'"),
+    ],
+)
+def test_social_mistakes_name_the_key(tmp_path, known, change, message):
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(_conf(tmp_path, SOCIAL.replace(*change)), known)
+
+
+def test_social_options_on_another_kind_and_a_churn_source_without_features_are_errors(
+    tmp_path, known
+):
+    churn = BASE + "    social: {topics: 3}\n"
+    with pytest.raises(CatalogError, match=r"key 'social': only sentiment and topics entries"):
+        load_catalog(_conf(tmp_path, churn), known)
+    source = BASE.replace(
+        "    features: [engagement]\n", "    source: {table: a.b, label_column: y}\n"
+    )
+    with pytest.raises(CatalogError, match=r"key 'source.feature_columns': name the feature"):
+        load_catalog(_conf(tmp_path, source), known)

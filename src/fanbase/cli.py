@@ -18,6 +18,7 @@ JOBS = (
     "score",
     "survival",
     "attribution",
+    "social",
     "smoke",
 )
 

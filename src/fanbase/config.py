@@ -183,6 +183,28 @@ class MarketSettings(_Strict):
         return self.timezones.get(market, "UTC")
 
 
+class SocialSettings(_Strict):
+    """Social listening (``fanbase social``): what the entity matcher looks for and when a
+    day's volume is a spike."""
+
+    # Names of the service itself in posts; each is matched as the entity `service`.
+    service_names: list[str] = Field(default_factory=lambda: ["fanbase"], min_length=1)
+    # Sports whose fixtures are between teams: their sides are teams; the sides of the
+    # others (tennis, boxing, ...) are players.
+    team_sports: list[str] = Field(
+        default_factory=lambda: ["football", "basketball", "american_football"]
+    )
+    # A day is a spike when it has at least `spike_min_posts` posts and its score,
+    # (posts - usual) / spread, is at least `spike_score`. The usual level is the median
+    # of the series' active days in the `baseline_days` before; the spread the larger of
+    # their scaled median absolute deviation and sqrt(usual) (Poisson noise). Fewer than
+    # `min_history_days` active days before: no usual level, no flag.
+    baseline_days: int = Field(default=28, ge=7, le=365)
+    min_history_days: int = Field(default=5, ge=1)
+    spike_min_posts: int = Field(default=5, ge=1)
+    spike_score: float = Field(default=4.0, gt=0)
+
+
 class Settings(_Strict):
     env: str = "local"
     app: AppSettings = AppSettings()
@@ -195,6 +217,7 @@ class Settings(_Strict):
     models: ModelSettings = ModelSettings()
     value: ValueSettings = ValueSettings()
     markets: MarketSettings = MarketSettings()
+    social: SocialSettings = SocialSettings()
 
 
 @dataclass(frozen=True)
