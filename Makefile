@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_survival.py
 	$(BIN)/python benchmarks/bench_attribution.py
+	$(BIN)/python benchmarks/bench_social.py
 
 clean:
 	rm -rf $(VENV) .jars build dist *.egg-info lakehouse

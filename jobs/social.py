@@ -46,15 +46,15 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.models import social_output as out
     from fanbase.models.registry import Registry
 
-    every = [e for e in load_entries(ctx.config) if e.kind in KINDS and e.active]
-    entries = [e for e in selected(every, args.model) if e.kind in KINDS]
+    every = [e for e in load_entries(ctx.config) if e.kind in KINDS]  # the active ones
+    entries = selected(every, args.model)
     lake = ctx.lakehouse
-    for table, schema, comment, parts in (
-        (out.POSTS_SCORED, out.POSTS_SCHEMA, "Social posts with sentiment, entities, topic", []),
-        (out.DAILY, out.DAILY_SCHEMA, "Social volume and sentiment per market, day, entity", []),
-        (out.TOPICS, out.TOPICS_SCHEMA, "Topics of social posts and their top terms", []),
+    for table, schema, comment in (
+        (out.POSTS_SCORED, out.POSTS_SCHEMA, "Social posts with sentiment, entities, topic"),
+        (out.DAILY, out.DAILY_SCHEMA, "Social volume and sentiment per market, day, entity"),
+        (out.TOPICS, out.TOPICS_SCHEMA, "Topics of social posts and their top terms"),
     ):
-        lake.create(table, schema, comment=comment, partition_by=parts, replace_if_changed=True)
+        lake.create(table, schema, comment=comment, replace_if_changed=True)
     if not entries:
         ctx.log.warning("no active sentiment or topics entries in the catalog")
         return {"models": 0, "rows_out": 0}
@@ -321,12 +321,20 @@ def score_posts(ctx: JobContext, registry, data: Inputs, sentiment_entry, topics
     )
     names = ents.calendar_names(data.tables["fixtures"], social.team_sports, social.service_names)
     languages = sorted(r[0] for r in posts.select("language").distinct().collect())
+    if not languages:
+        ctx.log.warning("silver.social_posts is empty: nothing to score")
+        return {"posts": 0, "scored_posts": 0, "mentions": 0, "daily_rows": 0, "spikes": 0}
     with tempfile.TemporaryDirectory(prefix="fanbase-entities-") as workdir:
         matcher = ents.matcher(spark, names, workdir)
         parts = [
-            _score_language(registry, posts.where(F.col("language") == lang), lang, entries)
+            _score_language(
+                registry,
+                posts.where(F.col("language") == lang),
+                lang,
+                sentiment_entry,
+                topics_entry,
+            )
             for lang in languages
-            for entries in [(sentiment_entry, topics_entry)]
         ]
         combined = parts[0]
         for part in parts[1:]:
@@ -366,7 +374,7 @@ def score_posts(ctx: JobContext, registry, data: Inputs, sentiment_entry, topics
     }
 
 
-def _score_language(registry, posts, language: str, entries):
+def _score_language(registry, posts, language: str, sentiment_entry, topics_entry):
     """One language's posts with sentiment and topic columns from the champions (null
     columns and the reason when a model is missing)."""
     from pyspark.sql import functions as F
@@ -374,7 +382,6 @@ def _score_language(registry, posts, language: str, entries):
     from fanbase.models import social_output as out
     from fanbase.models.registry import registered_name
 
-    sentiment_entry, topics_entry = entries
     reasons = []
     scored = posts
     nulls = {
