@@ -37,6 +37,9 @@ DEV = [
     "build==1.6.1",
 ]
 
+# Reading the tables without Spark (fanbase.analyst): DuckDB over Delta.
+ANALYST = ["duckdb==2.0.1", "deltalake==1.6.6"]
+
 # Top-level folders mapped into the fanbase namespace.
 PACKAGE_DIRS = {
     "fanbase": "src/fanbase",
@@ -64,6 +67,6 @@ setup(
     },
     include_package_data=True,
     install_requires=RUNTIME,
-    extras_require={"dev": DEV},
+    extras_require={"dev": DEV, "analyst": ANALYST},
     entry_points={"console_scripts": ["fanbase=fanbase.cli:main"]},
 )

@@ -16,6 +16,9 @@ from fanbase.jobs._runner import JobContext, main_for
 
 NAME = "run"
 HELP = "run the whole pipeline (generating demo data first when there is none)"
+# The daily pipeline in dependency order. The cluster descriptors (deploy/emr/steps.json,
+# databricks.yml) run the same steps in the same order; tests/test_descriptors.py checks.
+STEPS = ("ingest", "features", "train", "score", "survival", "attribution", "social")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,13 +72,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     summary: list[dict] = []
     if not args.no_generate and not _has_raw_data(ctx.config.raw.root):
         _step(ctx, "generate", [], summary)
-    _step(ctx, "ingest", [], summary)
-    _step(ctx, "features", [], summary)
-    _step(ctx, "train", [], summary)
-    _step(ctx, "score", [], summary)
-    _step(ctx, "survival", [], summary)
-    _step(ctx, "attribution", [], summary)
-    _step(ctx, "social", [], summary)
+    for name in STEPS:
+        _step(ctx, name, [], summary)
     print(format_summary(summary))
     return {"steps": [row["step"] for row in summary]}
 
