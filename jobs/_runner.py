@@ -9,6 +9,7 @@ Databricks wheel task.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -92,10 +93,17 @@ def run_job(module: ModuleType, args: argparse.Namespace, spark=None) -> dict:
     ctx = JobContext(config, module.NAME, spark=spark)
     ctx.log.info("run %s starting, code %s", ctx.run_id, ctx.code_version)
     ctx.log.info("resolved config: %s", json.dumps(config.model_dump(mode="json"), default=str))
-    started = time.monotonic()
-    summary = module.run(ctx, args) or {}
+    from fanbase import runlog
+
+    started, started_at = time.monotonic(), dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    try:
+        summary = module.run(ctx, args) or {}
+    except Exception as err:
+        runlog.record(ctx, runlog.parameters(args), started_at, time.monotonic() - started, {}, err)
+        raise
     summary = {"job": module.NAME, "run_id": ctx.run_id, **summary}
     summary["seconds"] = round(time.monotonic() - started, 2)
+    runlog.record(ctx, runlog.parameters(args), started_at, summary["seconds"], summary)
     ctx.log.info("done: %s", json.dumps(summary, default=str))
     return summary
 

@@ -54,7 +54,12 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         return {"models": 0, "rows_out": 0}
     registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
     data = Inputs.load(ctx)
-    summary = {"models": 0, "rows_out": 0, "snapshot": str(data.snapshot)}
+    summary = {
+        "models": 0,
+        "rows_out": 0,
+        "snapshot": str(data.snapshot),
+        "input_tables": {f"silver.{k}": v for k, v in data.versions.items()},
+    }
     for entry in entries:
         started = time.perf_counter()
         rows = fit_entry(ctx, registry, entry, data)

@@ -61,7 +61,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
     data = Inputs.load(ctx)
     runs: list[tuple] = []
-    summary = {"models": 0, "languages": {}}
+    summary = {"models": 0, "languages": {}, "input_tables": json.loads(data.input_tables)}
     for entry in entries:
         fitted = train_entry(ctx, registry, entry, data, runs)
         summary["models"] += 1

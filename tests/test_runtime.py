@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -135,3 +136,66 @@ def test_smoke_job_is_idempotent_and_logs_to_mlflow(spark, settings):
     assert run.data.metrics["rows"] == 50
     assert run.data.tags["fanbase.job"] == "smoke"
     assert mlflow.get_tracking_uri().startswith("sqlite:///")
+    # Both runs are in the run log, with their parameters and counts.
+    from fanbase.lakehouse import Lakehouse
+    from fanbase.runlog import JOB_RUNS
+
+    logged = Lakehouse(spark, settings.lakehouse).read(JOB_RUNS)
+    rows = {r.run_id: r for r in logged.where("job = 'smoke'").collect()}
+    for summary in (first, second):
+        row = rows[summary["run_id"]]
+        assert (row.status, row.error, row.rows_out, row.env) == ("ok", None, 50, "local")
+        assert json.loads(row.parameters)["rows"] == 50
+        assert row.seconds == summary["seconds"] and row.ended_at >= row.started_at
+
+
+def test_a_failed_run_is_logged_with_its_error(spark, settings):
+    import types
+
+    from fanbase.jobs._runner import build_parser, run_job
+    from fanbase.lakehouse import Lakehouse
+    from fanbase.runlog import JOB_RUNS
+
+    def run(ctx, args):
+        ctx.spark.range(3).count()
+        raise ValueError("no fixtures for 2031-02-30")
+
+    boom = types.SimpleNamespace(NAME="boom", HELP="fails", add_arguments=lambda p: None, run=run)
+    with pytest.raises(ValueError, match="no fixtures"):
+        run_job(boom, build_parser(boom).parse_args([]), spark=spark)
+    (row,) = Lakehouse(spark, settings.lakehouse).read(JOB_RUNS).where("job = 'boom'").collect()
+    assert (row.status, row.error) == ("failed", "ValueError: no fixtures for 2031-02-30")
+    assert row.rows_out is None and row.seconds >= 0
+
+
+def test_a_pipeline_step_is_skipped_while_its_inputs_are_unchanged(spark, settings):
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from fanbase.jobs import run as pipeline
+    from fanbase.jobs._runner import JobContext
+    from fanbase.lakehouse import Lakehouse
+    from fanbase.runlog import JOB_RUNS
+
+    lake = Lakehouse(spark, settings.lakehouse)
+    schema = StructType([StructField("n", LongType(), False)])
+    lake.create("silver.fp_probe", schema, comment="fingerprint probe")
+    ctx = JobContext(settings, "run", spark=spark)
+    summary: list[dict] = []
+
+    def step(force=False):
+        return pipeline._step(
+            ctx, "smoke", ["--rows", "5"], summary, 4, reads=("silver",), force=force
+        )["status"]
+
+    assert step() == "ok"  # never ran on these inputs
+    assert step() == "skipped"
+    lake.append("silver.fp_probe", spark.createDataFrame([(1,)], schema))
+    assert step() == "ok"  # a silver table has a new version
+    assert step(force=True) == "ok"
+    assert step() == "skipped"
+    logged = lake.read(JOB_RUNS).where(f"run_id = '{ctx.run_id}' AND job = 'smoke'")
+    statuses = [r.status for r in logged.orderBy("started_at").collect()]
+    assert statuses == ["ok", "skipped", "ok", "ok", "skipped"]
+    assert {r.parent_job for r in logged.collect()} == {"run"}
+    assert [r["status"] for r in summary] == statuses
+    assert "skipped" in pipeline.format_summary(summary).splitlines()[2]

@@ -88,6 +88,16 @@ class Lakehouse:
             return reader.load(self.location(table))
         return reader.table(self.name(table))
 
+    def tables(self, layer: str) -> list[str]:
+        """The ``layer.table`` names of one layer's tables, sorted."""
+        if self.settings.mode == "catalog":
+            database = f"{self.settings.catalog_prefix}{layer}"
+            if not self.spark.catalog.databaseExists(database):
+                return []
+            return sorted(f"{layer}.{t.name}" for t in self.spark.catalog.listTables(database))
+        root = Path(_absolute(self.settings.root)) / layer
+        return [f"{layer}.{log.parent.name}" for log in sorted(root.glob("*/_delta_log"))]
+
     def version(self, table: str) -> int:
         return int(self.delta(table).history(1).select("version").first()[0])
 
