@@ -44,10 +44,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
 
     from fanbase.jobs.train import load_entries, selected
     from fanbase.models import social_output as out
+    from fanbase.models.catalog import CatalogError
     from fanbase.models.registry import Registry
 
     every = [e for e in load_entries(ctx.config) if e.kind in KINDS]  # the active ones
     entries = selected(every, args.model)
+    for entry in entries:
+        posts_tables = (out.POSTS_SCORED, out.DAILY, out.TOPICS)
+        if entry.kind == "sentiment" and entry.source is not None and entry.output in posts_tables:
+            raise CatalogError(
+                f"model '{entry.name}': key 'output': {entry.output} holds the posts' scores; "
+                "an entry with a `source` writes its own table"
+            )
     lake = ctx.lakehouse
     for table, schema, comment in (
         (out.POSTS_SCORED, out.POSTS_SCHEMA, "Social posts with sentiment, entities, topic"),
@@ -172,7 +180,8 @@ def _options(entry):
 
 
 def train_entry(ctx: JobContext, registry, entry, data: Inputs, runs: list) -> dict:
-    """Fit, log and register the entry's pipeline per language; {language: Registered}."""
+    """Fit, log and register the entry's pipeline per language; {language: (Registered,
+    Fitted)} of the languages that got a model."""
     from fanbase.models import social_text as text
     from fanbase.models.registry import registered_name
     from fanbase.models.train import model_run_row
@@ -184,6 +193,11 @@ def train_entry(ctx: JobContext, registry, entry, data: Inputs, runs: list) -> d
     lineage = {"input_tables": json.loads(data.input_tables)}
     if entry.source is not None:
         lineage["source"] = entry.source.table or entry.source.path
+    unlisted = sorted(set(counts) - set(opts.languages))
+    if unlisted:
+        ctx.log.warning(
+            "%s: rows in %s, not in social.languages: no model for them", entry.name, unlisted
+        )
     done = {}
     for language in opts.languages:
         name = registered_name(registry.prefix, entry, (language,))
