@@ -41,20 +41,26 @@ def entity_names(
     team_sports: list[str],
     service_names: list[str],
 ) -> dict[str, list[str]]:
-    """Names per entity type from the calendar's (sport, side) pairs and competitions.
-    A name found under two types keeps the first (team, player, competition, service)."""
-    teams = {side for sport, side in sides if sport in team_sports}
-    players = {side for sport, side in sides if sport not in team_sports}
+    """Names per entity type from the calendar's (sport, side) pairs and competitions,
+    sorted; service names in their configured order (the first is the canonical one).
+    A name whose plain form is already taken keeps its first type (team, player,
+    competition, service)."""
+    teams = sorted({side for sport, side in sides if sport in team_sports})
+    players = sorted({side for sport, side in sides if sport not in team_sports})
     found: dict[str, list[str]] = {}
     seen: set[str] = set()
     for kind, names in (
         ("team", teams),
         ("player", players),
-        ("competition", set(competitions)),
-        ("service", set(service_names)),
+        ("competition", sorted(set(competitions))),
+        ("service", list(dict.fromkeys(service_names))),
     ):
-        keep = sorted(n for n in names if n and n.strip() and n.lower() not in seen)
-        seen.update(n.lower() for n in keep)
+        keep = []
+        for name in names:
+            key = plain(name) if name else ""
+            if key and key not in seen:
+                seen.add(key)
+                keep.append(name)
         found[kind] = keep
     return found
 
@@ -110,8 +116,8 @@ def matcher(spark, names: dict[str, list[str]], workdir: Path):
 
 
 def with_entities(model, posts, names: dict[str, list[str]]):
-    """``posts`` with ``entities``: array of (type, name), canonical names, distinct,
-    in the order found (services under their one canonical name)."""
+    """``posts`` with ``entities``: array of (type, name), canonical names, distinct, by
+    type and then in the order found (services under their one canonical name)."""
     from pyspark.sql import functions as F
 
     canonical = {plain(n): n for k in ENTITY_TYPES if k != SERVICE for n in names.get(k, [])}

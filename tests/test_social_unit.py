@@ -75,16 +75,17 @@ def test_entity_names_split_sides_by_sport_and_keep_a_name_once():
             ("football", "Real Madrid CF"),
             ("boxing", "real madrid cf"),  # already a team: not also a player
             ("tennis", " "),
+            ("tennis", "jannik sinner."),  # the same plain form
         ],
         ["LaLiga", "ATP Finals"],
         ["football", "basketball"],
-        ["fanbase", "the fanbase app"],
+        ["the fanbase app", "fanbase"],
     )
     assert names == {
         "team": ["Real Madrid CF"],
         "player": ["Jannik Sinner"],
         "competition": ["ATP Finals", "LaLiga"],
-        "service": ["fanbase", "the fanbase app"],
+        "service": ["the fanbase app", "fanbase"],  # as configured: the first is canonical
     }
 
 
