@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup browser demo test lint format bench clean
 
 setup: $(VENV)/.installed .jars/.resolved
 
@@ -21,6 +21,13 @@ $(VENV)/.installed: setup.py
 	mvn --batch-mode --quiet -f jvm/pom.xml dependency:copy-dependencies
 	touch $@
 
+# Headless Chromium and its driver (Debian packages) for the report's browser test.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
 demo: setup
 	$(BIN)/fanbase run
 
@@ -28,7 +35,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
 
 format: setup

@@ -35,6 +35,7 @@ DEV = [
     "deltalake==1.6.6",
     "polars==2.1.0",
     "build==1.6.1",
+    "selenium==4.51.0",
 ]
 
 # Reading the tables without Spark (fanbase.analyst): DuckDB over Delta.
@@ -47,6 +48,7 @@ PACKAGE_DIRS = {
     "fanbase.features": "features",
     "fanbase.models": "models",
     "fanbase.demo": "demo",
+    "fanbase.report": "report",
     "fanbase.conf": "conf",
 }
 

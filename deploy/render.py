@@ -42,6 +42,13 @@ def steps() -> tuple[str, ...]:
     return STEPS
 
 
+def step_args(name: str) -> list[str]:
+    """The step's own arguments in the pipeline (train: --due)."""
+    from fanbase.jobs.run import STEP_ARGS
+
+    return STEP_ARGS.get(name, [])
+
+
 def emr_steps() -> list[dict]:
     """``aws emr add-steps --steps file://deploy/emr/steps.json``: one Spark step per job."""
     where = ARTIFACTS.format(version=version())
@@ -61,6 +68,7 @@ def emr_steps() -> list[dict]:
                     "--py-files",
                     f"{where}/fanbase-{version()}.zip",
                     f"{where}/jobs/{name}.py",
+                    *step_args(name),
                     "--env",
                     "emr",
                 ],
@@ -115,6 +123,7 @@ def bundle() -> str:
     ]
     previous = None
     for name in steps():
+        parameters = ", ".join([name, *step_args(name), "--env", "databricks"])
         lines += [f"        - task_key: {name}"]
         if previous:
             lines += ["          depends_on:", f"            - task_key: {previous}"]
@@ -123,7 +132,7 @@ def bundle() -> str:
             "          python_wheel_task:",
             "            package_name: fanbase",
             "            entry_point: fanbase",
-            f"            parameters: [{name}, --env, databricks]",
+            f"            parameters: [{parameters}]",
             "          libraries:",
             "            - whl: ./dist/*.whl",
             *[f"            - maven: {{coordinates: {m}}}" for m in maven],

@@ -54,6 +54,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         "rows_out": result.rows_written,
         "rows_deleted": result.rows_deleted,
         "last_as_of": str(result.last_as_of),
+        "input_tables": result.input_tables,
     }
 
 

@@ -3,12 +3,15 @@
 On the embedded default it first generates the demo data when the raw root holds
 none, then runs each step: ingest, features, train (the model catalog), score,
 survival (survival models and customer value), attribution (which fixtures bring new
-subscribers) and social (sentiment, entities and topics of social posts).
+subscribers), social (sentiment, entities and topics of social posts), monitor (drift
+and performance of every model) and report (the analyst's HTML page). Train trains what
+is due: new or changed catalog entries and the models monitor flagged for retraining.
 
 Ingest always runs (it is incremental per landing date: `--date` or `--from`/`--to`
 backfill a range). A later step is skipped when its inputs are unchanged since its last
 successful run in the pipeline (the same Delta versions of the tables it reads, config,
-model catalog and code: its fingerprint in ``ops.job_runs``) and no step before it ran;
+model catalog and code: its fingerprint in ``ops.job_runs``) and no step before it
+changed anything (ran and wrote rows);
 ``--force`` runs every step. The summary table says which ran, with rows and times, and
 a failed step stops the pipeline with its name and reason.
 """
@@ -26,15 +29,29 @@ NAME = "run"
 HELP = "run the whole pipeline (generating demo data first when there is none)"
 # The daily pipeline in dependency order. The cluster descriptors (deploy/emr/steps.json,
 # databricks.yml) run the same steps in the same order; tests/test_descriptors.py checks.
-STEPS = ("ingest", "features", "train", "score", "survival", "attribution", "social")
+STEPS = (
+    "ingest",
+    "features",
+    "train",
+    "score",
+    "survival",
+    "attribution",
+    "social",
+    "monitor",
+    "report",
+)
+# Arguments of a step in the pipeline: train only what is due (new, changed or flagged).
+STEP_ARGS = {"train": ["--due"]}
 # What each step after ingest reads (layers, or layer.table): its fingerprint's tables.
 READS = {
     "features": ("silver",),
-    "train": ("silver", "features"),
+    "train": ("silver", "features", "ops.model_evaluations"),
     "score": ("features",),
     "survival": ("silver", "features"),
     "attribution": ("silver", "gold.customer_value"),
     "social": ("silver",),
+    "monitor": ("features", "gold.churn_scores", "gold.segments", "ops.model_runs"),
+    "report": ("gold", "ops.model_curves", "ops.model_runs", "ops.model_evaluations"),
 }
 
 
@@ -137,10 +154,12 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     if generate:
         _step(ctx, "generate", [], summary, total)
     _step(ctx, "ingest", ingest_args(args), summary, total)
-    ran = False  # once a step after ingest runs, every later one runs too
+    ran = False  # once a step after ingest changes something, every later one runs too
     for name in STEPS[1:]:
-        row = _step(ctx, name, [], summary, total, READS[name], force=args.force or ran)
-        ran = ran or row["status"] == "ok"
+        row = _step(
+            ctx, name, STEP_ARGS.get(name, []), summary, total, READS[name], args.force or ran
+        )
+        ran = ran or (row["status"] == "ok" and row.get("rows_out") != 0)
     print(format_summary(summary))
     return {
         "steps": [row["step"] for row in summary],

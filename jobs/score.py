@@ -3,13 +3,15 @@ model: ``gold.churn_scores`` (probability, risk decile), ``gold.segments`` and
 ``gold.segment_profiles``, each row with its model version and feature lineage.
 
 Idempotent: a rerun replaces the rows of the same model and as-of date, so scoring
-twice, or again after a crash, leaves one set of rows. Entries that read their own
+twice, or again after a crash, leaves one set of rows. ``--as-of DATE`` scores an
+earlier as-of date of the feature store (a backfill) beside the others. Entries that read their own
 ``source`` table are trained but not scored here (their rows are not subscribers).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from fanbase.jobs._runner import JobContext, main_for
 
@@ -20,6 +22,12 @@ HELP = "score current subscribers with each model's champion into gold tables"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", action="append", default=[], metavar="NAME", help="only this entry"
+    )
+    parser.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        metavar="DATE",
+        help="score the subscribers of this as-of date (default: the newest); a backfill",
     )
 
 
@@ -45,7 +53,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
     builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
     lake = ctx.lakehouse
-    summary = {"rows": {}, "no_champion": []}
+    summary = {"rows": {}, "no_champion": [], "input_tables": {}}
     for entry in entries:
         churn = entry.kind == "churn"
         schema = CHURN_SCHEMA if churn else SEGMENT_SCHEMA
@@ -57,8 +65,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
             else "Segment of each current subscriber, one row per model and user",
             constraints=CHURN_CHECKS if churn else None,
         )
-        result = score_entry(builder, registry, entry, ctx.run_id)
+        result = score_entry(builder, registry, entry, ctx.run_id, args.as_of)
         summary["no_champion"] += result.missing
+        summary["input_tables"].update(result.tables)
         if result.rows is None:
             continue
         slice_ = f"model = '{entry.name}' AND as_of_date = '{result.as_of_date}'"

@@ -20,8 +20,6 @@ entry's rows of the same snapshot).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import time
 
 from fanbase.jobs._runner import JobContext, main_for
@@ -49,7 +47,13 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     lake = ctx.lakehouse
     _create_tables(lake)
     lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained.")
-    summary: dict = {"models": 0, "failed": [], "values": {}, "unknown_start": {}}
+    summary: dict = {
+        "models": 0,
+        "failed": [],
+        "values": {},
+        "unknown_start": {},
+        "input_tables": {},
+    }
     for entry in entries:
         try:
             done = fit_entry(ctx, builder, registry, entry)
@@ -61,6 +65,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         summary["failed"] += done["failed"]
         summary["values"][entry.name] = done["values"]
         summary["unknown_start"][entry.name] = done["unknown_start"]
+        summary["input_tables"].update(done["input_tables"])
     if summary["failed"]:
         raise RuntimeError(
             f"{len(summary['failed'])} survival models failed: " + "; ".join(summary["failed"])
@@ -73,7 +78,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     from fanbase.models import survival_fit as sf
     from fanbase.models.registry import registered_name, survival_metrics
     from fanbase.models.survival import stratum_label
-    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA, model_run_row
 
     value = ctx.config.value
     lake, spark = ctx.lakehouse, ctx.spark
@@ -89,20 +94,12 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
             unknown,
         )
     lineage = {**frames.fit.lineage, "unknown_start_spells": unknown}
-    # Tables read with their Delta versions: the spells and feature tables, or the source.
-    if "source" in lineage:
-        tables = {lineage["source"]: lineage["version"]}
-    else:
-        tables = {
-            **lineage["feature_tables"],
-            "silver.subscriptions": lineage["silver.subscriptions"],
-        }
+    tables = frames.fit.tables_read()
     curves, hazards, models, runs, failed = [], [], [], [], []
     for part in results:
         name = registered_name(registry.prefix, entry, part.values)
         label = stratum_label(entry.partition_by, part.values)
         version = run_id = alias = None
-        gates: list[str] = []
         if part.ok:
             card = {
                 "covariates": list(spec.covariates),
@@ -111,7 +108,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
                 "strata": part.result["strata"],
             }
             reg = registry.log_survival(entry, part.values, part.result, card, lineage, ctx.run_id)
-            version, run_id, alias, gates = reg.version, reg.run_id, reg.alias, reg.failed_gates
+            version, run_id, alias = reg.version, reg.run_id, reg.alias
         else:
             failed.append(f"{name}: {part.result['reason']}")
         base = sf.lineage(entry, label, name, version, run_id, frames.snapshot, tables, ctx.run_id)
@@ -119,22 +116,16 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
         hazards += sf.hazard_rows(part.result, base)
         models += sf.model_rows(part.result, base, entry.algorithm.name, alias)
         runs.append(
-            (
+            model_run_row(
                 ctx.run_id,
-                entry.name,
-                entry.kind,
+                entry,
                 label,
                 name,
-                version,
-                alias,
-                None if not part.ok else not gates,
-                "; ".join(gates) or None,
-                json.dumps(survival_metrics(part.result)),
+                reg if part.ok else None,
+                survival_metrics(part.result),
                 part.result["rows"],
-                run_id,
-                None if part.ok else part.result["reason"],
                 float(part.result.get("seconds", 0.0)),
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                None if part.ok else part.result["reason"],
             )
         )
     where = f"model = '{entry.name}'"
@@ -156,6 +147,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
         "failed": failed,
         "values": scored_rows,
         "unknown_start": unknown,
+        "input_tables": tables,
     }
 
 

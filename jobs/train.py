@@ -1,10 +1,14 @@
 """Train every active model of the catalog (conf/models/), one per partition value,
 several at a time; log each to MLflow, register it and set its alias.
 
-``fanbase train`` trains all active entries; ``--model NAME`` (repeatable) picks some.
+``fanbase train`` trains all active entries; ``--model NAME`` (repeatable) picks some;
+``--due`` (what ``fanbase run`` uses) only what is due: entries never trained
+successfully or changed in the catalog since, and the partitions ``fanbase monitor``
+flagged for retraining since their last training.
 A model whose test metrics pass every gate of its entry becomes the ``champion``; the
-others become the ``challenger``. Each model is a row in ``ops.model_runs``. If any
-model fails, the others still train and the job fails at the end, naming it.
+others become the ``challenger``. Each model is a row in ``ops.model_runs``; churn
+models also have their test-set calibration and lift curves in ``ops.model_curves``. If
+any model fails, the others still train and the job fails at the end, naming it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", action="append", default=[], metavar="NAME", help="only this entry"
     )
     parser.add_argument("--workers", type=int, help="models trained at once (models.workers)")
+    parser.add_argument(
+        "--due", action="store_true", help="only new, changed or flagged models (see above)"
+    )
 
 
 def load_entries(config) -> list:
@@ -52,12 +59,51 @@ def selected(entries: list, names: list[str]) -> list:
     return [e for e in entries if not names or e.name in names]
 
 
+def due(lake, entries: list) -> tuple[set[str], set[tuple[str, str]]]:
+    """What ``--due`` trains: entry names to train whole (no successful training, or
+    trained with another definition of the entry), and (entry, partition) pairs whose
+    newest evaluation flagged them for retraining after their newest training."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from fanbase.models.monitor import EVALUATIONS
+    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+
+    names = [e.name for e in entries]
+    if not lake.exists(MODEL_RUNS):
+        return set(names), set()
+    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA)  # a table from before entry_digest gains it
+    runs = lake.read(MODEL_RUNS).where(F.col("version").isNotNull() & F.col("entry").isin(names))
+    newest = (
+        runs.groupBy("entry").agg(F.max_by("entry_digest", "trained_at").alias("digest")).collect()
+    )
+    digests = {r["entry"]: r["digest"] for r in newest}
+    whole = {e.name for e in entries if digests.get(e.name) != e.digest()}
+    if not lake.exists(EVALUATIONS):
+        return whole, set()
+    trained = runs.groupBy("entry", "partition").agg(F.max("trained_at").alias("trained_at"))
+    last = Window.partitionBy("entry", "partition").orderBy(F.desc("evaluated_at"))
+    flagged = (
+        lake.read(EVALUATIONS)
+        .where(F.col("entry").isin(names))
+        .withColumn("_n", F.row_number().over(last))
+        .where("_n = 1 AND flagged AND action = 'retrain'")
+        .join(trained, ["entry", "partition"], "left")
+        .where(F.col("trained_at").isNull() | (F.col("evaluated_at") > F.col("trained_at")))
+        .select("entry", "partition")
+        .collect()
+    )
+    return whole, {(r["entry"], r["partition"]) for r in flagged}
+
+
 def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.featurestore import FeatureStore
     from fanbase.models.catalog import CatalogError
     from fanbase.models.frames import FrameBuilder, FrameError, partition_values
-    from fanbase.models.registry import Registry, registered_name
+    from fanbase.models.registry import Registry, partition_label, registered_name
     from fanbase.models.train import (
+        MODEL_CURVES,
+        MODEL_CURVES_SCHEMA,
         MODEL_RUNS,
         MODEL_RUNS_SCHEMA,
         TRAINED_KINDS,
@@ -70,6 +116,15 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     if later:
         ctx.log.warning("not trained by this job (survival: `fanbase survival`): %s", later)
     entries = [e for e in entries if e.kind in TRAINED_KINDS]
+    whole, flagged = set(), set()
+    if args.due:
+        whole, flagged = due(ctx.lakehouse, entries)
+        entries = [e for e in entries if e.name in whole or any(f[0] == e.name for f in flagged)]
+        ctx.log.info(
+            "due: %s whole; flagged partitions: %s",
+            sorted(whole) or "none",
+            sorted(f"{e}[{p or 'all'}]" for e, p in flagged) or "none",
+        )
     experiment_id = ctx.configure_mlflow()
     registry = Registry(experiment_id, ctx.config.models.registry_prefix)
     builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
@@ -85,7 +140,13 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
             continue
         frame.df = frame.df.persist()
         frames.append(frame)
-        tasks += [Task(entry, values, frame) for values in partition_values(frame, entry)]
+        tasks += [
+            Task(entry, values, frame)
+            for values in partition_values(frame, entry)
+            if not args.due
+            or entry.name in whole
+            or (entry.name, partition_label(entry, values)) in flagged
+        ]
     names = [registered_name(registry.prefix, t.entry, t.values) for t in tasks]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
@@ -102,10 +163,15 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
 
     lake = ctx.lakehouse
     lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained.")
-    lake.append(
-        MODEL_RUNS,
-        ctx.spark.createDataFrame([o.row(ctx.run_id) for o in outcomes], MODEL_RUNS_SCHEMA),
-    )
+    if outcomes:
+        lake.append(
+            MODEL_RUNS,
+            ctx.spark.createDataFrame([o.row(ctx.run_id) for o in outcomes], MODEL_RUNS_SCHEMA),
+        )
+    curves = [row for o in outcomes for row in o.curve_rows(ctx.run_id)]
+    lake.create(MODEL_CURVES, MODEL_CURVES_SCHEMA, comment="Test-set curves of each churn model.")
+    if curves:
+        lake.append(MODEL_CURVES, ctx.spark.createDataFrame(curves, MODEL_CURVES_SCHEMA))
     print(format_outcomes(outcomes))
     failed = [f"{o.name}: {o.error}" for o in outcomes if o.error] + unbuilt
     if failed:
@@ -121,6 +187,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         "prepare_seconds": round(prepared, 1),
         "train_seconds": round(time.perf_counter() - started - prepared, 1),
         "workers": workers,
+        "input_tables": {t: v for f in frames for t, v in f.tables_read().items()},
     }
 
 

@@ -16,6 +16,7 @@ validated, resolved entries; ``models/train.py`` and ``jobs/survival.py`` fit th
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -226,6 +227,24 @@ class Gate(_Strict):
         return self
 
 
+# The kinds `fanbase monitor` evaluates, and the metric whose decay it follows.
+MONITORED = {"churn": "roc_auc", "segmentation": "silhouette"}
+
+
+class MonitorOptions(_Strict):
+    """When `fanbase monitor` flags a model (churn and segmentation entries)."""
+
+    # Drift: the largest feature PSI, training rows against the newest scoring rows.
+    max_psi: float = Field(default=0.25, gt=0)
+    # Decay: how far the tracked metric (roc_auc, silhouette) may fall below the
+    # model's own test value, on the newest labelled rows or matured scores.
+    max_decay: float = Field(default=0.05, gt=0)
+    # retrain: the next `fanbase run` retrains a flagged model; alert: only report it.
+    action: Literal["retrain", "alert"] = "retrain"
+    # Fewer rows in a window: its metrics are not computed (and cannot flag the model).
+    min_rows: int = Field(default=200, ge=10)
+
+
 class Entry(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     kind: str
@@ -243,7 +262,15 @@ class Entry(_Strict):
     algorithm: Algorithm
     split: Split = Split()
     gates: dict[str, Gate] = Field(default_factory=dict)
+    monitor: MonitorOptions = MonitorOptions()
     output: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+
+    def digest(self) -> str:
+        """A short hash of the whole definition: a changed entry is due for training."""
+        import hashlib
+
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class CatalogFile(_Strict):
@@ -342,6 +369,10 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
         raise CatalogError(f"{where}: key 'survival': only entries of kind survival take it")
     if e.attribution is not None and e.kind != "attribution":
         raise CatalogError(f"{where}: key 'attribution': only entries of kind attribution take it")
+    if "monitor" in e.model_fields_set and e.kind not in MONITORED:
+        raise CatalogError(
+            f"{where}: key 'monitor': `fanbase monitor` evaluates kinds {sorted(MONITORED)}"
+        )
     if e.social is not None and e.kind not in ("sentiment", "topics"):
         raise CatalogError(f"{where}: key 'social': only sentiment and topics entries take it")
     if e.kind in ("sentiment", "topics"):

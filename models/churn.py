@@ -180,6 +180,7 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     scored = pipeline.transform(test).select("label", F.col(OUTPUT).alias("probability")).cache()
     report = metrics.classification_report(scored)
     bins = metrics.reliability(scored)
+    lift = metrics.lift_curve(scored)
     scored.unpersist()
     slots = prep.slot_names(prep_model.transform(fit.limit(1)))
     return Trained(
@@ -188,7 +189,7 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
         metrics={**report, "test_churn_rate": _rate(bins)},
         rows={"fit": n_fit, "calibration": n_cal, "test": n_test},
         importances=_importances(clf_model, slots),
-        curves={"reliability": bins, "grid_search": search},
+        curves={"reliability": bins, "lift": lift, "grid_search": search},
         input_columns=features,
     )
 

@@ -63,6 +63,15 @@ class ModelFrame:
     def lineage_json(self) -> str:
         return json.dumps(self.lineage, sort_keys=True, default=str)
 
+    def tables_read(self) -> dict[str, int]:
+        """The Delta tables this frame read, with their versions: the feature tables
+        and silver spells, or the entry's own source table."""
+        if "source" in self.lineage:
+            return {self.lineage["source"]: self.lineage["version"]}
+        tables = dict(self.lineage.get("feature_tables", {}))
+        tables.update({k: v for k, v in self.lineage.items() if k.startswith("silver.")})
+        return tables
+
 
 class FrameBuilder:
     """Builds the frames of the catalog's entries from the feature store."""
@@ -166,12 +175,20 @@ class FrameBuilder:
             },
         )
 
-    def snapshot_frame(self, entry: Entry, extra: tuple[str, ...] = ()) -> ModelFrame:
-        """Subscribers on the newest as-of date. With ``snapshots.count`` > 1, each
-        numeric feature is the mean over the snapshots that pass ``where`` (a longer,
-        steadier view of behaviour than one window); categories come from the newest.
-        ``extra``: more feature columns to carry (scoring uses ``cancel_pending``)."""
-        newest = self.last_build()["last_as_of"]
+    def snapshot_frame(
+        self, entry: Entry, extra: tuple[str, ...] = (), at: dt.date | None = None
+    ) -> ModelFrame:
+        """Subscribers on the newest as-of date (or ``at``). With ``snapshots.count`` > 1,
+        each numeric feature is the mean over the snapshots that pass ``where`` (a
+        longer, steadier view of behaviour than one window); categories come from the
+        newest. ``extra``: more feature columns to carry (scoring uses ``cancel_pending``)."""
+        build = self.last_build()
+        newest = at or build["last_as_of"]
+        if not build["first_as_of"] <= newest <= build["last_as_of"]:
+            raise FrameError(
+                f"model '{entry.name}': as-of {newest} is outside the feature store "
+                f"({build['first_as_of']}..{build['last_as_of']})"
+            )
         every = dt.timedelta(days=entry.snapshots.every_days)
         dates = [newest - k * every for k in range(entry.snapshots.count)]
         columns = list(dict.fromkeys([*self._columns(entry), *extra]))

@@ -80,6 +80,30 @@ def reliability(
     return [r.asDict() for r in rows]
 
 
+def lift_curve(
+    scored: DataFrame, points: int = 10, label: str = "label", score: str = "probability"
+) -> list[dict]:
+    """Cumulative lift: for the top 1..``points`` tenths of rows by score, the share of
+    rows targeted, the churn rate among them over the overall rate, and how many rows
+    and churners they hold. The last point is always lift 1."""
+    tile = F.ntile(points).over(Window.orderBy(F.col(score).desc()))
+    per_tile = (
+        scored.select(F.col(label).cast("long").alias("y"), tile.alias("tile"))
+        .groupBy("tile")
+        .agg(F.count("*").alias("n"), F.sum("y").alias("churners"))
+        .orderBy("tile")
+        .collect()
+    )
+    total = sum(r["n"] for r in per_tile)
+    churners = sum(r["churners"] for r in per_tile)
+    out, n, hits = [], 0, 0
+    for r in per_tile:
+        n, hits = n + r["n"], hits + r["churners"]
+        lift = (hits / n) / (churners / total) if churners else float("nan")
+        out.append({"tile": r["tile"], "share": n / total, "lift": lift, "n": n, "churners": hits})
+    return out
+
+
 def classification_report(scored: DataFrame, **columns) -> dict[str, float]:
     return {
         "roc_auc": roc_auc(scored, **columns),

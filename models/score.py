@@ -124,11 +124,15 @@ class Scored:
     profiles: list[tuple] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # partitions with no champion
     as_of_date: dt.date | None = None
+    tables: dict[str, int] = field(default_factory=dict)  # tables read -> Delta version
 
 
-def score_entry(builder: FrameBuilder, registry: Registry, entry: Entry, run_id: str) -> Scored:
+def score_entry(
+    builder: FrameBuilder, registry: Registry, entry: Entry, run_id: str, at: dt.date | None = None
+) -> Scored:
+    """The champions' scores of the subscribers on the newest as-of date (or ``at``)."""
     extra = ("cancel_pending",) if entry.kind == "churn" else ()
-    frame = builder.snapshot_frame(entry, extra)
+    frame = builder.snapshot_frame(entry, extra, at)
     snapshot = dt.date.fromisoformat(frame.lineage["snapshot"])
     if entry.kind == "churn":
         # A pending cancel is a known outcome, and training left those rows out too.
@@ -197,7 +201,7 @@ def score_entry(builder: FrameBuilder, registry: Registry, entry: Entry, run_id:
             ]
     if not parts:
         frame.df.unpersist()
-        return Scored(None, None, profiles, missing, snapshot)
+        return Scored(None, None, profiles, missing, snapshot, frame.tables_read())
     scored = parts[0]
     for p in parts[1:]:
         scored = scored.unionByName(p)
@@ -208,4 +212,4 @@ def score_entry(builder: FrameBuilder, registry: Registry, entry: Entry, run_id:
         scored = scored.withColumn("risk_decile", decile).select(*CHURN_SCHEMA.fieldNames())
     else:
         scored = scored.select(*SEGMENT_SCHEMA.fieldNames())
-    return Scored(scored, frame.df, profiles, missing, snapshot)
+    return Scored(scored, frame.df, profiles, missing, snapshot, frame.tables_read())

@@ -54,8 +54,32 @@ MODEL_RUNS_SCHEMA = StructType(
         StructField("error", StringType(), True, {"comment": "why training failed; null if not"}),
         StructField("seconds", DoubleType(), False, {"comment": "wall time of this model"}),
         StructField("trained_at", TimestampType(), False, {"comment": "end of training (UTC)"}),
+        # Added after the first release: older rows have none (they count as changed).
+        StructField("entry_digest", StringType(), True, {"comment": "hash of the entry"}),
     ]
 )
+
+# The evaluation curves of each churn model on its test rows, for the report: one row
+# per point of the calibration curve (x = mean predicted probability, y = observed rate,
+# per probability bin) and of the cumulative lift curve (x = share of customers targeted
+# by score, y = churn rate among them over the overall rate).
+MODEL_CURVES = "ops.model_curves"
+CURVED = ("reliability", "lift")
+MODEL_CURVES_SCHEMA = StructType(
+    [
+        StructField("job_run_id", StringType(), False, {"comment": "the train job's run id"}),
+        StructField("entry", StringType(), False, {"comment": "catalog entry name"}),
+        StructField("partition", StringType(), False, {"comment": "e.g. market=DE; '' if none"}),
+        StructField("registered_model", StringType(), False, {"comment": "MLflow model name"}),
+        StructField("version", LongType(), False, {"comment": "registered version"}),
+        StructField("curve", StringType(), False, {"comment": "reliability or lift"}),
+        StructField("point", LongType(), False, {"comment": "position on the curve, from 0"}),
+        StructField("x", DoubleType(), True, {"comment": "mean probability / share targeted"}),
+        StructField("y", DoubleType(), True, {"comment": "observed churn rate / lift"}),
+        StructField("n", LongType(), False, {"comment": "test rows in the bin / targeted"}),
+    ]
+)
+_XY = {"reliability": ("mean_probability", "observed_rate"), "lift": ("share", "lift")}
 
 
 def model_run_row(
@@ -89,6 +113,7 @@ def model_run_row(
         error,
         seconds,
         dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        entry.digest(),
     )
 
 
@@ -119,6 +144,31 @@ class Outcome:
     failed_gates: list[str] = field(default_factory=list)
     error: str | None = None
 
+    def curve_rows(self, job_run_id: str) -> list[tuple]:
+        """This model's ``ops.model_curves`` rows (none if it failed or has no curves)."""
+        if self.trained is None:
+            return []
+        e, rows = self.task.entry, []
+        part = partition_label(e, self.task.values)
+        for curve in CURVED:
+            x, y = _XY[curve]
+            for i, p in enumerate(self.trained.curves.get(curve, [])):
+                rows.append(
+                    (
+                        job_run_id,
+                        e.name,
+                        part,
+                        self.name,
+                        self.version,
+                        curve,
+                        i,
+                        p[x],
+                        p[y],
+                        p["n"],
+                    )
+                )
+        return rows
+
     def row(self, job_run_id: str) -> tuple:
         e = self.task.entry
         t = self.trained
@@ -138,6 +188,7 @@ class Outcome:
             self.error,
             self.seconds,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            e.digest(),
         )
 
 

@@ -53,6 +53,9 @@ def lakehouse(spark, settings):
 
 # Generated data for the model tests, shared by test_models and test_survival.
 MODEL_MARKETS = ["DE", "GB", "US"]
+# A planted drift for the monitoring test: playback buffers 3x as much from day 160 of
+# 180 (after every training window, inside the newest scoring window).
+MODEL_SHIFT = {"from_date": "2025-01-08", "buffering_factor": 3.0}
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +74,7 @@ def model_raw(tmp_path_factory) -> Path:
             workers=1,
             churn_as_of_first_days=35,
             churn_as_of_every_days=7,
+            shift=MODEL_SHIFT,
         ),
     )
     return out

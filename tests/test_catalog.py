@@ -388,3 +388,21 @@ def test_social_options_on_another_kind_and_a_churn_source_without_features_are_
     )
     with pytest.raises(CatalogError, match=r"key 'source.feature_columns': name the feature"):
         load_catalog(_conf(tmp_path, source), known)
+
+
+def test_monitor_thresholds_load_and_mistakes_name_the_key(tmp_path, known):
+    text = BASE + "    monitor: {max_psi: 0.3, action: alert}\n"
+    (entry,) = load_catalog(_conf(tmp_path, text), known)
+    assert (entry.monitor.max_psi, entry.monitor.max_decay, entry.monitor.action) == (
+        0.3,
+        0.05,
+        "alert",
+    )
+    (default,) = load_catalog(_conf(tmp_path, BASE), known)
+    assert default.monitor.action == "retrain" and default.digest() != entry.digest()
+    bad = BASE + "    monitor: {action: page_someone}\n"
+    with pytest.raises(CatalogError, match=r"monitor.action"):
+        load_catalog(_conf(tmp_path, bad), known)
+    survival = SURVIVAL + "    monitor: {max_psi: 0.3}\n"
+    with pytest.raises(CatalogError, match=r"key 'monitor': `fanbase monitor` evaluates kinds"):
+        load_catalog(_conf(tmp_path, survival), known)

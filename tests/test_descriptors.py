@@ -14,7 +14,7 @@ import yaml
 
 from fanbase.cli import JOBS, load_job
 from fanbase.jobs._runner import build_parser
-from fanbase.jobs.run import STEPS
+from fanbase.jobs.run import STEP_ARGS, STEPS
 
 pytestmark = pytest.mark.unit
 
@@ -62,6 +62,7 @@ def test_emr_steps_submit_each_job_file_with_valid_parameters():
         # What follows the script is the job's own command line.
         parsed = build_parser(load_job(name)).parse_args(args[args.index(script) + 1 :])
         assert parsed.env == "emr"
+        assert args[args.index(script) + 1 : -2] == STEP_ARGS.get(name, [])  # train --due
         assert (REPO / "conf" / parsed.env / "fanbase.yml").is_file()
         names.append(name)
     assert tuple(names) == STEPS
@@ -85,6 +86,7 @@ def test_the_databricks_bundle_runs_the_steps_in_order_through_the_wheel_entry_p
         assert name in JOBS and task["task_key"] == name
         parsed = build_parser(load_job(name)).parse_args(rest)
         assert (REPO / "conf" / parsed.env / "fanbase.yml").is_file()
+        assert rest[:-2] == STEP_ARGS.get(name, [])
         needs = [d["task_key"] for d in task.get("depends_on", [])]
         assert needs == ([previous] if previous else [])
         assert task["job_cluster_key"] in clusters

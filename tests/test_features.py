@@ -100,6 +100,14 @@ def built(spark, settings, raw, tmp_path_factory):
 @pytest.mark.spark
 def test_first_build_is_full_and_a_rerun_with_nothing_new_is_skipped(spark, built):
     assert built["summary"]["mode"] == "full"
+    lake = built["store"].lake
+    silver = (
+        "silver.playback_sessions",
+        "silver.events",
+        "silver.subscriptions",
+        "silver.fixtures",
+    )
+    assert built["summary"]["input_tables"] == {t: lake.version(t) for t in silver}
     again = _run(features_job, spark, built["root"])
     assert again["mode"] == "skipped"
     versions = {t: built["store"].lake.version(t) for t in ("features.engagement",)}

@@ -42,6 +42,16 @@ def test_reliability_bins(scored):
     assert bins[1]["mean_probability"] == pytest.approx(0.7)
 
 
+def test_cumulative_lift_by_hand(scored):
+    # Fifths of five rows, by score: 1, 0, 1, 0, 0; overall rate 2/5.
+    curve = metrics.lift_curve(scored, points=5)
+    assert [c["n"] for c in curve] == [1, 2, 3, 4, 5]
+    assert [c["churners"] for c in curve] == [1, 1, 2, 2, 2]
+    assert [c["share"] for c in curve] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    expected = [(1 / 1) / 0.4, (1 / 2) / 0.4, (2 / 3) / 0.4, (2 / 4) / 0.4, 1.0]
+    assert [c["lift"] for c in curve] == pytest.approx(expected)
+
+
 def test_adjusted_rand_index_by_hand(spark):
     from fanbase.models.metrics import adjusted_rand_index
 
@@ -56,3 +66,33 @@ def test_adjusted_rand_index_by_hand(spark):
     assert ari(["x", "x", "y", "y"], ["1", "1", "2", "3"]) == pytest.approx(4 / 7)
     # Everything in one cluster against a split: 0 (no agreement beyond chance).
     assert ari(["x", "x", "x", "x"], ["1", "1", "2", "2"]) == pytest.approx(0.0)
+
+
+def test_drift_histograms_equal_a_numpy_binning_of_the_same_edges(spark):
+    import numpy as np
+
+    from fanbase.models import drift
+
+    ref_x = [float(v) for v in range(100)] + [None] * 5
+    cur_x = [float(v) for v in range(50, 150)]
+    plans = ["monthly"] * 70 + ["annual"] * 35
+    reference = spark.createDataFrame(list(zip(ref_x, plans, strict=True)), "x double, plan string")
+    current = spark.createDataFrame(
+        [(v, "monthly" if v < 140 else None) for v in cur_x], "x double, plan string"
+    )
+    got = drift.histograms(reference, current, ["x", "plan"], ["plan"])
+    edges = drift.decile_edges(reference, ["x"])["x"]
+    assert len(edges) == 9
+
+    def oracle(values):
+        out: dict = {}
+        for v in values:
+            key = drift.MISSING if v is None else str(int(np.searchsorted(edges, v, "left")))
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    assert got["x"] == (oracle(ref_x), oracle(cur_x))
+    assert got["plan"] == ({"monthly": 70, "annual": 35}, {"monthly": 90, drift.MISSING: 10})
+    scores = drift.feature_psi(reference, current, ["x", "plan"], ["plan"])
+    assert scores["x"] == pytest.approx(drift.psi(*got["x"]))
+    assert scores["x"] > 1.0  # half the current rows lie above every reference value

@@ -108,6 +108,26 @@ def test_a_table_rebuilt_whole_takes_new_columns_and_keeps_history(spark, lakeho
         lakehouse.append(table, spark.createDataFrame([("u1", 1, 2.0)], wider))
 
 
+def test_a_log_table_gains_a_nullable_column_and_keeps_its_rows(spark, lakehouse):
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    table = "test.grown"
+    lakehouse.create(table, _schema())
+    lakehouse.append(table, spark.createDataFrame([("u1", 10)], _schema()))
+    grown = StructType(
+        [*_schema().fields, StructField("note", StringType(), True, {"comment": "a note"})]
+    )
+    lakehouse.create(table, grown)
+    lakehouse.append(table, spark.createDataFrame([("u2", 5, "new")], grown))
+    rows = sorted(tuple(r) for r in lakehouse.read(table).collect())
+    assert rows == [("u1", 10, None), ("u2", 5, "new")]
+    comments = {r.col_name: r.comment for r in spark.sql(f"DESCRIBE TABLE {table}").collect()}
+    assert comments["note"] == "a note"
+    required = StructType([*grown.fields, StructField("must", StringType(), False)])
+    with pytest.raises(ValueError, match=r"new columns \['must'\] are NOT NULL"):
+        lakehouse.create(table, required)
+
+
 def test_table_names_must_have_a_layer(lakehouse):
     with pytest.raises(ValueError, match="layer.table"):
         lakehouse.name("events")

@@ -19,6 +19,8 @@ JOBS = (
     "survival",
     "attribution",
     "social",
+    "monitor",
+    "report",
     "smoke",
 )
 

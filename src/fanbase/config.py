@@ -205,6 +205,25 @@ class SocialSettings(_Strict):
     spike_score: float = Field(default=4.0, gt=0)
 
 
+class MonitorSettings(_Strict):
+    """Where `fanbase monitor` sends alerts about flagged models (both off by default).
+    The payload is JSON: the run id and each flagged model with its reasons."""
+
+    alert_command: str | None = None  # a shell command; the payload on its stdin
+    alert_webhook: str | None = None  # a URL the payload is POSTed to; use ${ENV_VAR}
+    alert_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class ReportSettings(_Strict):
+    """The analyst report (``fanbase report``): where it goes and how much it shows."""
+
+    # A local folder (on Databricks a /dbfs/... path): report.html and figures/*.png.
+    out_dir: str = "lakehouse/reports"
+    top_fixtures: int = Field(default=5, ge=1, le=50)  # per market
+    social_days: int = Field(default=180, ge=7)  # the newest days of social volume
+    max_lines: int = Field(default=12, ge=1, le=40)  # curves per plot; the largest first
+
+
 class Settings(_Strict):
     env: str = "local"
     app: AppSettings = AppSettings()
@@ -218,6 +237,8 @@ class Settings(_Strict):
     value: ValueSettings = ValueSettings()
     markets: MarketSettings = MarketSettings()
     social: SocialSettings = SocialSettings()
+    monitor: MonitorSettings = MonitorSettings()
+    report: ReportSettings = ReportSettings()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -152,6 +152,7 @@ class BuildResult:
     users_recomputed: int | None
     dates_recomputed: int | None
     seconds: float
+    input_tables: dict[str, int] = field(default_factory=dict)  # silver table -> version
 
 
 class FeatureStore:
@@ -246,7 +247,10 @@ class FeatureStore:
             frame.unpersist()
         self._persisted.clear()
         seconds = time.monotonic() - started
-        result = BuildResult(**{**result.__dict__, "seconds": round(seconds, 1)})
+        tables = {INPUTS[name]: v for name, v in versions.items()}
+        result = BuildResult(
+            **{**result.__dict__, "seconds": round(seconds, 1), "input_tables": tables}
+        )
         self._record(run_id, result, versions, started_at)
         return result
 

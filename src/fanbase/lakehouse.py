@@ -119,11 +119,15 @@ class Lakehouse:
         gets the constraints it lacks (a crash may have come between create and ALTER).
         ``replace_if_changed``: an existing table whose columns differ from ``schema``
         is emptied and takes the new columns (an overwrite that keeps its history), for
-        tables that are rebuilt whole when their definition changes.
+        tables that are rebuilt whole when their definition changes. Otherwise an
+        existing table gets the nullable columns ``schema`` adds at its end (its rows
+        have null there), so a log table can grow a column without losing its rows.
         """
         if self.exists(table):
             if replace_if_changed and self._columns_differ(table, schema):
                 self._redefine(table, schema, list(partition_by))
+            else:
+                self._add_columns(table, schema)
             self._add_constraints(table, constraints or {})
             if self.settings.mode == "path":
                 self._register(table)
@@ -145,6 +149,20 @@ class Lakehouse:
         self.spark.sql(ddl)
         if self.settings.mode == "path":
             self._register(table)
+
+    def _add_columns(self, table: str, schema) -> None:
+        have = {f.name for f in self.read(table).schema.fields}
+        new = [f for f in schema.fields if f.name not in have]
+        if not new:
+            return
+        required = [f.name for f in new if not f.nullable]
+        if required:
+            raise ValueError(
+                f"{table}: new columns {required} are NOT NULL, which existing rows cannot "
+                "be; declare them nullable or rebuild the table"
+            )
+        listed = ", ".join(_column_ddl(f) for f in new)
+        self.spark.sql(f"ALTER TABLE {self.ref(table)} ADD COLUMNS ({listed})")
 
     def _columns_differ(self, table: str, schema) -> bool:
         existing = [(f.name, f.dataType.simpleString()) for f in self.read(table).schema.fields]

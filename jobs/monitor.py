@@ -1,0 +1,298 @@
+"""Monitor the champions of every churn and segmentation entry: feature drift against
+their training rows, performance on the newest labelled data and on their own earlier
+scores once those labels matured, and decay against their test metrics.
+
+Each evaluation is a row of ``ops.model_evaluations`` (appended: the table is the
+history of every model's health). A model past its entry's ``monitor`` thresholds is
+flagged with the reasons; with ``action: retrain`` the next ``fanbase run`` (``fanbase
+train --due``) retrains it. When any model is flagged, the alert hook of the config
+(``monitor.alert_command`` or ``monitor.alert_webhook``; off by default) is called with
+the flagged models as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from fanbase.jobs._runner import JobContext, main_for
+
+NAME = "monitor"
+HELP = "evaluate every churn and segmentation champion: drift, newest performance, decay"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME", help="only this entry"
+    )
+
+
+def run(ctx: JobContext, args: argparse.Namespace) -> dict:
+    from fanbase.featurestore import FeatureStore
+    from fanbase.jobs.train import load_entries, selected
+    from fanbase.models.catalog import MONITORED
+    from fanbase.models.frames import FrameBuilder, FrameError
+    from fanbase.models.monitor import EVALUATION_SCHEMA, EVALUATIONS
+    from fanbase.models.registry import Registry
+
+    entries = [
+        e
+        for e in selected(load_entries(ctx.config), args.model)
+        if e.kind in MONITORED and e.source is None
+    ]
+    registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
+    builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
+    evaluations, unevaluated, tables = [], [], {}
+    for entry in entries:
+        try:
+            done, missing, read = evaluate_entry(ctx, builder, registry, entry)
+        except FrameError as err:
+            ctx.log.error("%s", err)
+            unevaluated.append(str(err))
+            continue
+        evaluations += done
+        unevaluated += missing
+        tables.update(read)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [e.row(ctx.run_id, now) for e in evaluations]
+    lake = ctx.lakehouse
+    lake.create(EVALUATIONS, EVALUATION_SCHEMA, comment="Model health: drift and performance.")
+    if rows:
+        lake.append(EVALUATIONS, ctx.spark.createDataFrame(rows, EVALUATION_SCHEMA))
+    print(format_evaluations(evaluations))
+    flagged = [e for e in evaluations if e.reasons()]
+    if flagged:
+        alert(ctx, flagged)
+    return {
+        "rows_out": len(rows),
+        "models": len(evaluations),
+        "flagged": [e.registered_model for e in flagged],
+        "retrain": [e.registered_model for e in flagged if e.entry.monitor.action == "retrain"],
+        "not_evaluated": unevaluated,
+        "input_tables": tables,
+    }
+
+
+def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict]:
+    """Evaluations of the entry's champions, the partitions without one, tables read."""
+    import mlflow.spark
+    from pyspark.ml.evaluation import ClusteringEvaluator
+    from pyspark.sql import functions as F
+
+    from fanbase.models import drift, prep
+    from fanbase.models import monitor as mon
+    from fanbase.models.catalog import MONITORED
+    from fanbase.models.frames import partition_rows, partition_values
+    from fanbase.models.registry import partition_label, registered_name
+
+    opts = entry.monitor
+    churn = entry.kind == "churn"
+    current = builder.snapshot_frame(entry)
+    current.df = current.df.persist()
+    scoring_as_of = dt.date.fromisoformat(current.lineage["snapshot"])
+    tables = current.tables_read()
+    labelled, scores, labels = None, None, None
+    if churn:
+        labelled = builder.churn_frame(entry, _newest_labelled(builder, entry))
+        labelled.df = labelled.df.persist()
+        tables.update(labelled.tables_read())
+        scores, labels = _matured(ctx, builder, entry)
+    references: dict[str, object] = {}
+    out, missing = [], []
+    try:
+        for values in partition_values(current, entry):
+            name = registered_name(registry.prefix, entry, values)
+            version = registry.version_by_alias(name)
+            if version is None:
+                missing.append(f"{name}: no champion")
+                continue
+            run = registry.client.get_run(version.run_id)
+            lineage = json.loads(run.data.tags.get("fanbase.lineage", "{}"))
+            window = run.data.tags.get("fanbase.data_window")
+            reference = _reference(builder, entry, lineage, references)
+            ev = mon.Evaluation(
+                entry=entry,
+                partition=partition_label(entry, values),
+                registered_model=name,
+                version=int(version.version),
+                training_window=window,
+                training_value=run.data.metrics.get(MONITORED[entry.kind]),
+                scoring_as_of=scoring_as_of,
+            )
+            ref_rows = partition_rows(reference, entry, values)
+            cur_rows = partition_rows(current, entry, values)
+            ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
+            if ev.reference_rows and ev.current_rows:
+                ev.feature_psi = drift.feature_psi(
+                    ref_rows, cur_rows, current.features, current.categorical
+                )
+            model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
+            if churn:
+                rows = partition_rows(labelled, entry, values)
+                ev.labelled_window = _window(labelled.lineage)
+                ev.labelled_rows = rows.count()
+                if ev.labelled_rows >= opts.min_rows:
+                    scored = model.transform(rows).select(
+                        "label", F.col("churn_probability").alias("probability")
+                    )
+                    ev.metrics = mon.churn_metrics(scored)
+                if scores is not None:
+                    mine = scores.where(
+                        (F.col("partition") == ev.partition)
+                        & (F.col("model_version") == ev.version)
+                    )
+                    matched = mon.matured_scores(mine, labels)
+                    ev.matured_rows = matched.count()
+                    if ev.matured_rows >= opts.min_rows:
+                        ev.matured_metrics = mon.churn_metrics(matched)
+            elif ev.current_rows >= opts.min_rows:
+                assigned = model.transform(cur_rows)
+                evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
+                now = mon.segment_shares(assigned)
+                ev.metrics = {"silhouette": evaluator.evaluate(assigned), "segment_rows": now}
+                profiles = registry.champion_artifact(name, "profiles.json") or []
+                if profiles:
+                    ev.share_psi = drift.psi(mon.training_shares(profiles), now)
+                    ev.metrics["segment_share_psi"] = ev.share_psi
+            out.append(ev)
+            ctx.log.info(
+                "%s v%s: drift %s, %s",
+                name,
+                ev.version,
+                f"{ev.drift_score:.3f}" if ev.drift_score is not None else "-",
+                "; ".join(ev.reasons()) or "healthy",
+            )
+    finally:
+        for frame in [current, labelled, *references.values()]:
+            if frame is not None:
+                frame.df.unpersist()
+    return out, missing, tables
+
+
+def _window(lineage: dict) -> str:
+    return f"{lineage['as_of_first']}..{lineage['as_of_last']}"
+
+
+def _newest_labelled(builder, entry) -> list[dt.date]:
+    """The newest matured label dates, spanning the entry's test window."""
+    dates = builder.label_dates(entry)  # newest first
+    span = dt.timedelta(days=entry.split.test_days)
+    return [d for d in dates if d > dates[0] - span]
+
+
+def _reference(builder, entry, lineage: dict, cache: dict):
+    """The rows the champion was trained on, rebuilt from the feature store: the label
+    dates of its window (churn) or its snapshot (segmentation). One per window."""
+    if "snapshot" in lineage:
+        key = lineage["snapshot"]
+        if key not in cache:
+            cache[key] = builder.snapshot_frame(entry, at=dt.date.fromisoformat(key))
+            cache[key].df = cache[key].df.persist()
+        return cache[key]
+    first = dt.date.fromisoformat(lineage["as_of_first"])
+    last = dt.date.fromisoformat(lineage["as_of_last"])
+    key = f"{first}..{last}"
+    if key not in cache:
+        every = entry.label.every_days
+        dates = [
+            last - dt.timedelta(days=k * every) for k in range((last - first).days // every + 1)
+        ]
+        cache[key] = builder.churn_frame(entry, dates)
+        cache[key].df = cache[key].df.persist()
+    return cache[key]
+
+
+def _matured(ctx, builder, entry):
+    """The entry's earlier scores whose labels have matured, and those labels; (None,
+    None) when there are none."""
+    from pyspark.sql import functions as F
+
+    from fanbase.features import training
+
+    lake = ctx.lakehouse
+    if not lake.exists(entry.output):
+        return None, None
+    build = builder.last_build()
+    data_end = build["last_as_of"]
+    horizon = entry.label.horizon_days
+    scores = lake.read(entry.output).where(
+        (F.col("model") == entry.name) & (F.date_add("as_of_date", horizon) <= F.lit(data_end))
+    )
+    dates = sorted(r[0] for r in scores.select("as_of_date").distinct().collect())
+    if not dates:
+        return None, None
+    silver = json.loads(build["input_versions"])
+    subs = lake.read("silver.subscriptions", silver["subscriptions"])
+    labels = training.churn_labels(subs, dates, horizon, data_end).select(
+        "user_id", "as_of_date", "label"
+    )
+    return scores, labels
+
+
+def alert(ctx, flagged: list) -> None:
+    """Call the configured alert hook with the flagged models; a hook that fails is a
+    warning in the log, never a failed monitor run."""
+    import subprocess
+    import urllib.request
+
+    opts = ctx.config.monitor
+    if not (opts.alert_command or opts.alert_webhook):
+        return
+    payload = json.dumps(
+        {
+            "run_id": ctx.run_id,
+            "flagged": [
+                {
+                    "entry": e.entry.name,
+                    "partition": e.partition,
+                    "registered_model": e.registered_model,
+                    "version": e.version,
+                    "action": e.entry.monitor.action,
+                    "drift_score": e.drift_score,
+                    "decay": e.decay,
+                    "reasons": e.reasons(),
+                }
+                for e in flagged
+            ],
+        }
+    )
+    try:
+        if opts.alert_command:
+            subprocess.run(
+                opts.alert_command,
+                shell=True,
+                input=payload,
+                text=True,
+                check=True,
+                timeout=opts.alert_timeout_seconds,
+            )
+        if opts.alert_webhook:
+            request = urllib.request.Request(
+                opts.alert_webhook,
+                data=payload.encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=opts.alert_timeout_seconds):
+                pass
+        ctx.log.info("alert sent for %d flagged models", len(flagged))
+    except Exception as err:  # noqa: BLE001 - an alert outage must not fail monitoring
+        ctx.log.warning("alert hook failed: %s", err)
+
+
+def format_evaluations(evaluations: list) -> str:
+    width = max((len(e.registered_model) for e in evaluations), default=10)
+    lines = [f"{'model':<{width}}  {'ver':>4}  {'drift':>6}  {'decay':>6}  status"]
+    for e in evaluations:
+        drift = f"{e.drift_score:.3f}" if e.drift_score is not None else "-"
+        decay = f"{e.decay:.3f}" if e.decay is not None else "-"
+        status = "; ".join(e.reasons()) or "healthy"
+        lines.append(
+            f"{e.registered_model:<{width}}  {e.version:>4}  {drift:>6}  {decay:>6}  {status}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main_for(__name__)
