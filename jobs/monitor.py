@@ -1,6 +1,7 @@
-"""Monitor the champions of every churn and segmentation entry: feature drift against
-their training rows, performance on the newest labelled data and on their own earlier
-scores once those labels matured, and decay against their test metrics.
+"""Monitor the champions of every churn, segmentation and (posts) sentiment entry:
+drift against their training rows, performance on the newest labelled data (churn also
+on its own earlier scores once those labels matured; sentiment on the labels that
+arrived after its training), and decay against their test metrics.
 
 Each evaluation is a row of ``ops.model_evaluations`` (appended: the table is the
 history of every model's health). A model past its entry's ``monitor`` thresholds is
@@ -19,7 +20,9 @@ import json
 from fanbase.jobs._runner import JobContext, main_for
 
 NAME = "monitor"
-HELP = "evaluate every churn and segmentation champion: drift, newest performance, decay"
+HELP = "evaluate every churn, segmentation and sentiment champion: drift, performance, decay"
+# Sentiment: the newest posts whose predicted class shares are compared with training.
+NEWEST_POST_DAYS = 28
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +48,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
     evaluations, unevaluated, tables = [], [], {}
     for entry in entries:
+        evaluate = evaluate_sentiment if entry.kind == "sentiment" else evaluate_entry
         try:
-            done, missing, read = evaluate_entry(ctx, builder, registry, entry)
+            done, missing, read = evaluate(ctx, builder, registry, entry)
         except FrameError as err:
             ctx.log.error("%s", err)
             unevaluated.append(str(err))
@@ -168,6 +172,93 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
             if frame is not None:
                 frame.df.unpersist()
     return out, missing, tables
+
+
+def evaluate_sentiment(ctx, builder, registry, entry) -> tuple[list, list[str], dict]:
+    """Each language's champion: accuracy on the labels that arrived after it was
+    trained (labels in the current silver table but not in the version it read), and
+    the shares of its predicted classes in the newest posts against the label shares
+    it learnt from."""
+    import mlflow.spark
+    from pyspark.sql import functions as F
+
+    from fanbase.models import drift
+    from fanbase.models import monitor as mon
+    from fanbase.models.catalog import SocialOptions
+    from fanbase.models.registry import registered_name
+    from fanbase.models.social_output import POSTS_SCORED
+    from fanbase.models.social_text import confusion_from_counts
+
+    lake, opts = ctx.lakehouse, entry.monitor
+    tables = {t: lake.version(t) for t in ("silver.social_posts", "silver.sentiment_labels")}
+    posts = lake.read("silver.social_posts", tables["silver.social_posts"])
+    labels_now = lake.read("silver.sentiment_labels", tables["silver.sentiment_labels"])
+    scored = None
+    if lake.exists(POSTS_SCORED):
+        tables[POSTS_SCORED] = lake.version(POSTS_SCORED)
+        scored = lake.read(POSTS_SCORED, tables[POSTS_SCORED])
+    newest = posts.agg(F.max("post_date")).first()[0]
+    if newest is None:
+        return [], [f"{entry.name}: no posts"], tables
+    recent = F.col("post_date") > F.date_sub(F.lit(newest), NEWEST_POST_DAYS)
+    out, missing = [], []
+    for language in (entry.social or SocialOptions()).languages:
+        name = registered_name(registry.prefix, entry, (language,))
+        version = registry.version_by_alias(name)
+        if version is None:
+            missing.append(f"{name}: no champion")
+            continue
+        run = registry.client.get_run(version.run_id)
+        lineage = json.loads(run.data.tags.get("fanbase.lineage", "{}"))
+        trained_on = lineage.get("input_tables", {}).get("silver.sentiment_labels")
+        mine = posts.where(F.col("language") == language).select("post_id", "text")
+        ev = mon.Evaluation(
+            entry=entry,
+            partition=f"language={language}",
+            registered_model=name,
+            version=int(version.version),
+            training_window=f"silver.sentiment_labels v{trained_on}",
+            training_value=run.data.metrics.get("accuracy"),
+            scoring_as_of=newest,
+        )
+        if trained_on is not None:
+            then = lake.read("silver.sentiment_labels", trained_on)
+            learnt = _counts(then.join(mine, "post_id"), "sentiment")
+            ev.reference_rows = sum(learnt.values())
+            if scored is not None:
+                now = scored.where(
+                    recent
+                    & (F.col("language") == language)
+                    & (F.col("sentiment_version") == ev.version)
+                )
+                predicted = _counts(now, "sentiment")
+                ev.current_rows = sum(predicted.values())
+                if ev.reference_rows and ev.current_rows >= opts.min_rows:
+                    ev.share_psi = drift.psi(learnt, predicted)
+            arrived = labels_now.join(then.select("post_id"), "post_id", "left_anti")
+            rows = arrived.join(mine, "post_id").persist()
+            ev.labelled_window = f"labels after v{trained_on}"
+            ev.labelled_rows = rows.count()
+            if ev.labelled_rows >= opts.min_rows:
+                model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
+                got = model.transform(
+                    rows.select(
+                        F.col("post_id").alias("key"), F.lit(language).alias("language"), "text"
+                    )
+                ).select(F.col("key").alias("post_id"), "predicted")
+                pairs = rows.join(got, "post_id").groupBy("sentiment", "predicted").count()
+                counts = {(r.sentiment, r.predicted): r["count"] for r in pairs.collect()}
+                labels = sorted({k for pair in counts for k in pair})
+                report = confusion_from_counts(counts, labels)
+                ev.metrics = {k: report[k] for k in ("accuracy", "macro_f1", "rows")}
+            rows.unpersist()
+        out.append(ev)
+        ctx.log.info("%s v%s: %s", name, ev.version, "; ".join(ev.reasons()) or "healthy")
+    return out, missing, tables
+
+
+def _counts(df, column: str) -> dict[str, int]:
+    return {r[column]: r["count"] for r in df.groupBy(column).count().collect()}
 
 
 def _window(lineage: dict) -> str:

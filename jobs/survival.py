@@ -39,14 +39,14 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.jobs.train import load_entries, selected
     from fanbase.models.frames import FrameBuilder, FrameError
     from fanbase.models.registry import Registry
-    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+    from fanbase.models.train import ensure_model_runs
 
     entries = [e for e in selected(load_entries(ctx.config), args.model) if e.kind == "survival"]
     registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
     builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
     lake = ctx.lakehouse
     _create_tables(lake)
-    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained.")
+    ensure_model_runs(lake)
     summary: dict = {
         "models": 0,
         "failed": [],
@@ -78,7 +78,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     from fanbase.models import survival_fit as sf
     from fanbase.models.registry import registered_name, survival_metrics
     from fanbase.models.survival import stratum_label
-    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA, model_run_row
+    from fanbase.models.train import model_run_row, record_model_runs
 
     value = ctx.config.value
     lake, spark = ctx.lakehouse, ctx.spark
@@ -133,7 +133,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     lake.replace_where(sf.HAZARD_RATIOS, sf.to_frame(spark, hazards, sf.HAZARD_SCHEMA), where)
     model_df = sf.to_frame(spark, models, sf.MODEL_SCHEMA)
     lake.replace_where(sf.MODELS, model_df, where)
-    lake.append(MODEL_RUNS, spark.createDataFrame(runs, MODEL_RUNS_SCHEMA))
+    record_model_runs(lake, spark, runs)
     print(format_results(entry, results))
 
     scored_rows = 0

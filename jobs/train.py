@@ -67,12 +67,12 @@ def due(lake, entries: list) -> tuple[set[str], set[tuple[str, str]]]:
     from pyspark.sql import functions as F
 
     from fanbase.models.monitor import EVALUATIONS
-    from fanbase.models.train import MODEL_RUNS, MODEL_RUNS_SCHEMA
+    from fanbase.models.train import MODEL_RUNS, ensure_model_runs
 
     names = [e.name for e in entries]
     if not lake.exists(MODEL_RUNS):
         return set(names), set()
-    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA)  # a table from before entry_digest gains it
+    ensure_model_runs(lake)  # a table from before entry_digest gains it
     runs = lake.read(MODEL_RUNS).where(F.col("version").isNotNull() & F.col("entry").isin(names))
     newest = (
         runs.groupBy("entry").agg(F.max_by("entry_digest", "trained_at").alias("digest")).collect()
@@ -104,10 +104,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.models.train import (
         MODEL_CURVES,
         MODEL_CURVES_SCHEMA,
-        MODEL_RUNS,
-        MODEL_RUNS_SCHEMA,
         TRAINED_KINDS,
         Task,
+        record_model_runs,
         train_all,
     )
 
@@ -162,12 +161,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         frame.df.unpersist()
 
     lake = ctx.lakehouse
-    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model the train job trained.")
-    if outcomes:
-        lake.append(
-            MODEL_RUNS,
-            ctx.spark.createDataFrame([o.row(ctx.run_id) for o in outcomes], MODEL_RUNS_SCHEMA),
-        )
+    record_model_runs(lake, ctx.spark, [o.row(ctx.run_id) for o in outcomes])
     curves = [row for o in outcomes for row in o.curve_rows(ctx.run_id)]
     lake.create(MODEL_CURVES, MODEL_CURVES_SCHEMA, comment="Test-set curves of each churn model.")
     if curves:

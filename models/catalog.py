@@ -228,16 +228,17 @@ class Gate(_Strict):
 
 
 # The kinds `fanbase monitor` evaluates, and the metric whose decay it follows.
-MONITORED = {"churn": "roc_auc", "segmentation": "silhouette"}
+MONITORED = {"churn": "roc_auc", "segmentation": "silhouette", "sentiment": "accuracy"}
 
 
 class MonitorOptions(_Strict):
-    """When `fanbase monitor` flags a model (churn and segmentation entries)."""
+    """When `fanbase monitor` flags a model (churn, segmentation and sentiment)."""
 
-    # Drift: the largest feature PSI, training rows against the newest scoring rows.
+    # Drift: the largest feature PSI, training rows against the newest scoring rows
+    # (segmentation: also of segment shares; sentiment: of predicted class shares).
     max_psi: float = Field(default=0.25, gt=0)
-    # Decay: how far the tracked metric (roc_auc, silhouette) may fall below the
-    # model's own test value, on the newest labelled rows or matured scores.
+    # Decay: how far the tracked metric (roc_auc, silhouette, accuracy) may fall below
+    # the model's own test value, on the newest labelled rows or matured scores.
     max_decay: float = Field(default=0.05, gt=0)
     # retrain: the next `fanbase run` retrains a flagged model; alert: only report it.
     action: Literal["retrain", "alert"] = "retrain"

@@ -4,11 +4,14 @@ For a churn or segmentation champion (one per entry and partition) an evaluation
 
 - drift without labels: the PSI of every feature between the rows the model was
   trained on and the newest scoring rows (models/drift.py); its drift score is the
-  largest. Segmentation also compares segment shares now with those at training.
+  largest. Segmentation also compares segment shares now with those at training, and
+  a sentiment pipeline (text has no feature columns) the shares of its predicted
+  classes in the newest posts with the label shares it learnt from.
 - performance on the newest labelled data: churn labels mature ``horizon_days`` after
   an as-of date, so the champion is scored on the newest matured as-of dates (the span
   of its test window) and, separately, its own earlier scores in the output table are
   evaluated once their labels have matured. Segmentation: silhouette on the newest rows.
+  Sentiment: accuracy and macro F1 on the labels that arrived after its training.
 - decay: the model's own test value of the tracked metric (roc_auc, silhouette) minus
   the newest value (the larger drop of the two churn windows).
 
@@ -54,8 +57,8 @@ EVALUATION_SCHEMA = StructType(
         _f("evaluation_run_id", StringType(), False, "the monitor job's run id"),
         _f("evaluated_at", TimestampType(), False, "when (UTC)"),
         _f("entry", StringType(), False, "catalog entry"),
-        _f("kind", StringType(), False, "churn or segmentation"),
-        _f("partition", StringType(), False, "e.g. market=DE; '' if none"),
+        _f("kind", StringType(), False, "churn, segmentation or sentiment"),
+        _f("partition", StringType(), False, "e.g. market=DE, language=de; '' if none"),
         _f("registered_model", StringType(), False, "MLflow model name"),
         _f("version", LongType(), False, "the champion version evaluated"),
         _f("training_window", StringType(), True, "as-of dates it was trained on"),
@@ -65,7 +68,7 @@ EVALUATION_SCHEMA = StructType(
         _f("feature_psi", MapType(StringType(), DoubleType()), False, "PSI per feature"),
         _f("drift_score", DoubleType(), True, "largest PSI (segmentation: or share PSI)"),
         _f("drifted_features", ArrayType(StringType()), False, "features past max_psi"),
-        _f("metric", StringType(), False, "the metric followed: roc_auc or silhouette"),
+        _f("metric", StringType(), False, "the metric followed: roc_auc, silhouette, accuracy"),
         _f("training_value", DoubleType(), True, "its value on the model's test rows"),
         _f("labelled_window", StringType(), True, "newest labelled as-of dates evaluated"),
         _f("labelled_rows", LongType(), False, "rows in that window (0: not evaluated)"),
@@ -123,7 +126,8 @@ class Evaluation:
             listed = ", ".join(f"{f} {v:.2f}" for f, v in sorted(psi.items(), key=lambda x: -x[1]))
             out.append(f"feature drift (PSI > {opts.max_psi:g}): {listed}")
         if _finite(self.share_psi) and self.share_psi > opts.max_psi:
-            out.append(f"segment shares moved (PSI {self.share_psi:.2f} > {opts.max_psi:g})")
+            shares = "segment" if self.entry.kind == "segmentation" else "predicted class"
+            out.append(f"{shares} shares moved (PSI {self.share_psi:.2f} > {opts.max_psi:g})")
         if self.decay is not None and self.decay > opts.max_decay:
             metric = MONITORED[self.entry.kind]
             out.append(

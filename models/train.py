@@ -117,11 +117,18 @@ def model_run_row(
     )
 
 
+def ensure_model_runs(lake) -> None:
+    """Create ``ops.model_runs``, or give a table from an older release its new columns."""
+    lake.create(
+        MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model a job trained.", add_columns=True
+    )
+
+
 def record_model_runs(lake, spark, rows: list[tuple]) -> None:
     """Append rows to ``ops.model_runs`` (created if missing)."""
     if not rows:
         return
-    lake.create(MODEL_RUNS, MODEL_RUNS_SCHEMA, comment="One row per model a job trained.")
+    ensure_model_runs(lake)
     lake.append(MODEL_RUNS, spark.createDataFrame(rows, MODEL_RUNS_SCHEMA))
 
 

@@ -370,6 +370,7 @@ MAX_PSI = 0.25
 
 def test_monitor_flags_the_models_the_planted_buffering_shift_reaches(trained, tmp_path):
     from fanbase.jobs import monitor
+    from fanbase.jobs.train import due
     from fanbase.models.monitor import EVALUATIONS
 
     lake = trained["lake"]
@@ -404,10 +405,14 @@ def test_monitor_flags_the_models_the_planted_buffering_shift_reaches(trained, t
     assert sorted(f["registered_model"] for f in sent["flagged"]) == sorted(summary["flagged"])
     assert all(f["reasons"] for f in sent["flagged"])
 
-    # The next `train --due` retrains the flagged models (churn_core also because an
-    # earlier test trained it under another definition), not the healthy segments.
-    retrained = trained["run"](train, "--due")
-    runs = lake.read("ops.model_runs").where(F.col("job_run_id") == retrained["run_id"])
+    # `train --due` (what `fanbase run` calls) trains the flagged partitions, not the
+    # healthy segments; churn_core is also due whole: an earlier test trained it under
+    # another definition (a stricter gate).
+    entries = [_entry(trained, n) for n in ("churn_core", "churn_gbt_by_market")]
+    entries.append(_entry(trained, "segments_by_market"))
     flagged = {k for k, r in got.items() if r.flagged}
-    assert {(r.entry, r.partition) for r in runs.collect()} == flagged
-    assert trained["run"](train, "--due")["models"] == 0  # nothing is due any more
+    assert due(lake, entries) == ({"churn_core"}, flagged)
+    retrained = trained["run"](train, "--due", "--model", "churn_core")
+    runs = lake.read("ops.model_runs").where(F.col("job_run_id") == retrained["run_id"])
+    assert [(r.entry, r.partition) for r in runs.collect()] == [("churn_core", "")]
+    assert due(lake, entries) == (set(), flagged - {("churn_core", "")})

@@ -118,6 +118,8 @@ def test_a_log_table_gains_a_nullable_column_and_keeps_its_rows(spark, lakehouse
         [*_schema().fields, StructField("note", StringType(), True, {"comment": "a note"})]
     )
     lakehouse.create(table, grown)
+    assert lakehouse.read(table).columns == ["user_id", "watch_seconds"]  # only if asked
+    lakehouse.create(table, grown, add_columns=True)
     lakehouse.append(table, spark.createDataFrame([("u2", 5, "new")], grown))
     rows = sorted(tuple(r) for r in lakehouse.read(table).collect())
     assert rows == [("u1", 10, None), ("u2", 5, "new")]
@@ -125,7 +127,7 @@ def test_a_log_table_gains_a_nullable_column_and_keeps_its_rows(spark, lakehouse
     assert comments["note"] == "a note"
     required = StructType([*grown.fields, StructField("must", StringType(), False)])
     with pytest.raises(ValueError, match=r"new columns \['must'\] are NOT NULL"):
-        lakehouse.create(table, required)
+        lakehouse.create(table, required, add_columns=True)
 
 
 def test_table_names_must_have_a_layer(lakehouse):

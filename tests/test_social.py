@@ -4,6 +4,7 @@ reloaded from MLflow, an analyst's own labelled table, and a rerun."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def social(spark, settings, model_store, tmp_path_factory):
         )
 
     summary = run()
-    return {"lake": lake, "summary": summary, "run": run, "mlflow": mlflow_home}
+    return {"lake": lake, "summary": summary, "run": run, "mlflow": mlflow_home, "sets": sets}
 
 
 def _runs(lake, entry):
@@ -300,3 +301,47 @@ def test_a_rerun_replaces_the_rows(social):
         r.registered_model: r.model_version for r in lake.read("gold.review_sentiment").collect()
     }
     assert versions == {"fanbase_reviews_de": 2, "fanbase_reviews_en": 2}
+
+
+def test_monitor_measures_sentiment_on_labels_that_arrive_after_training(spark, social):
+    """New hand labels arrive: English ones agree with the champion's predictions, every
+    German one disagrees (as if German fans' language had moved on). Monitoring measures
+    each champion on exactly those labels and flags German only."""
+    from fanbase.jobs import monitor
+    from fanbase.models.monitor import EVALUATIONS
+
+    lake = social["lake"]
+    labels = lake.read("silver.sentiment_labels")
+    fresh = (
+        lake.read("gold.social_posts_scored")
+        .where("language IN ('de', 'en') AND sentiment IS NOT NULL")
+        .join(labels.select("post_id"), "post_id", "left_anti")
+    )
+    rotate = {"positive": "negative", "negative": "neutral", "neutral": "positive"}
+    wrong = F.create_map(*[F.lit(x) for pair in rotate.items() for x in pair])
+    new = fresh.select(
+        "post_id",
+        "language",
+        F.when(F.col("language") == "de", wrong[F.col("sentiment")])
+        .otherwise(F.col("sentiment"))
+        .alias("sentiment"),
+        F.lit(None).cast("date").alias("landing_date"),
+        F.lit("labels/late.jsonl").alias("source_file"),
+        F.monotonically_increasing_id().alias("line_number"),
+    ).cache()
+    arrived = {r.language: r["count"] for r in new.groupBy("language").count().collect()}
+    lake.append("silver.sentiment_labels", new.select(*labels.columns))
+    argv = [x for s in social["sets"] for x in ("--set", s)]
+    summary = run_job(monitor, build_parser(monitor).parse_args(argv), spark=spark)
+    rows = lake.read(EVALUATIONS).where(F.col("evaluation_run_id") == summary["run_id"])
+    got = {r.partition: r for r in rows.collect() if r.entry == "social_sentiment"}
+    assert set(got) == {"language=de", "language=en"}
+    for language, accuracy in (("en", 1.0), ("de", 0.0)):
+        r = got[f"language={language}"]
+        metrics = json.loads(r.metrics)
+        assert r.labelled_rows == metrics["rows"] == arrived[language] > 200
+        assert metrics["accuracy"] == accuracy, (language, metrics)
+    assert not got["language=en"].flagged
+    de = got["language=de"]
+    assert de.flagged and de.action == "retrain" and de.decay >= 0.85
+    assert de.reasons.startswith("accuracy fell")

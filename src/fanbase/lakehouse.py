@@ -111,6 +111,7 @@ class Lakehouse:
         constraints: dict[str, str] | None = None,
         properties: dict[str, str] | None = None,
         replace_if_changed: bool = False,
+        add_columns: bool = False,
     ) -> None:
         """Create the table if missing, with column comments, CHECKs and properties.
 
@@ -119,14 +120,14 @@ class Lakehouse:
         gets the constraints it lacks (a crash may have come between create and ALTER).
         ``replace_if_changed``: an existing table whose columns differ from ``schema``
         is emptied and takes the new columns (an overwrite that keeps its history), for
-        tables that are rebuilt whole when their definition changes. Otherwise an
-        existing table gets the nullable columns ``schema`` adds at its end (its rows
-        have null there), so a log table can grow a column without losing its rows.
+        tables that are rebuilt whole when their definition changes. ``add_columns``: an
+        existing table gets the nullable columns ``schema`` adds (its rows have null
+        there), so a log table can grow a column without losing its rows.
         """
         if self.exists(table):
             if replace_if_changed and self._columns_differ(table, schema):
                 self._redefine(table, schema, list(partition_by))
-            else:
+            elif add_columns:
                 self._add_columns(table, schema)
             self._add_constraints(table, constraints or {})
             if self.settings.mode == "path":
