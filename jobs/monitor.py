@@ -1,7 +1,8 @@
-"""Monitor the champions of every churn, segmentation and (posts) sentiment entry:
-drift against their training rows, performance on the newest labelled data (churn also
-on its own earlier scores once those labels matured; sentiment on the labels that
-arrived after its training), and decay against their test metrics.
+"""Monitor the champions of every churn, segmentation, (posts) sentiment and Cox
+survival entry: drift against their training rows, performance on the newest labelled
+data (churn also on its own earlier scores once those labels matured; sentiment on the
+labels that arrived after its training; survival: concordance on the spells known at
+the newest snapshot), and decay against their test metrics.
 
 Each evaluation is a row of ``ops.model_evaluations`` (appended: the table is the
 history of every model's health). A model past its entry's ``monitor`` thresholds is
@@ -20,7 +21,7 @@ import json
 from fanbase.jobs._runner import JobContext, main_for
 
 NAME = "monitor"
-HELP = "evaluate every churn, segmentation and sentiment champion: drift, performance, decay"
+HELP = "evaluate churn, segmentation, sentiment and survival champions: drift, performance, decay"
 # Sentiment: the newest posts whose predicted class shares are compared with training.
 NEWEST_POST_DAYS = 28
 
@@ -39,16 +40,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.models.monitor import EVALUATION_SCHEMA, EVALUATIONS
     from fanbase.models.registry import Registry
 
+    # Kaplan-Meier entries have no risk score to evaluate; entries reading their own
+    # table (`source`) have no training window in the feature store to drift from.
     entries = [
         e
         for e in selected(load_entries(ctx.config), args.model)
-        if e.kind in MONITORED and e.source is None
+        if e.kind in MONITORED and e.source is None and e.algorithm.name != "kaplan_meier"
     ]
     registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
     builder = FrameBuilder(FeatureStore(ctx.lakehouse, ctx.config.features))
     evaluations, unevaluated, tables = [], [], {}
     for entry in entries:
-        evaluate = evaluate_sentiment if entry.kind == "sentiment" else evaluate_entry
+        evaluate = EVALUATE.get(entry.kind, evaluate_entry)
         try:
             done, missing, read = evaluate(ctx, builder, registry, entry)
         except FrameError as err:
@@ -72,7 +75,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         "rows_out": len(rows),
         "models": len(evaluations),
         "flagged": [e.registered_model for e in flagged],
-        "retrain": [e.registered_model for e in flagged if e.entry.monitor.action == "retrain"],
+        "retrain": [e.registered_model for e in flagged if e.action == "retrain"],
+        "hold": [e.registered_model for e in flagged if e.action == "hold"],
         "not_evaluated": unevaluated,
         "input_tables": tables,
     }
@@ -135,6 +139,7 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
             if churn:
                 rows = partition_rows(labelled, entry, values)
                 ev.labelled_window = _window(labelled.lineage)
+                ev.newer_data = labelled.lineage["as_of_last"] > lineage.get("as_of_last", "")
                 ev.labelled_rows = rows.count()
                 if ev.labelled_rows >= opts.min_rows:
                     scored = model.transform(rows).select(
@@ -150,7 +155,9 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
                     ev.matured_rows = matched.count()
                     if ev.matured_rows >= opts.min_rows:
                         ev.matured_metrics = mon.churn_metrics(matched)
-            elif ev.current_rows >= opts.min_rows:
+            else:
+                ev.newer_data = str(scoring_as_of) > lineage.get("snapshot", "")
+            if not churn and ev.current_rows >= opts.min_rows:
                 assigned = model.transform(cur_rows)
                 evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
                 now = mon.segment_shares(assigned)
@@ -239,6 +246,7 @@ def evaluate_sentiment(ctx, builder, registry, entry) -> tuple[list, list[str], 
             rows = arrived.join(mine, "post_id").persist()
             ev.labelled_window = f"labels after v{trained_on}"
             ev.labelled_rows = rows.count()
+            ev.newer_data = ev.labelled_rows > 0
             if ev.labelled_rows >= opts.min_rows:
                 model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
                 got = model.transform(
@@ -255,6 +263,93 @@ def evaluate_sentiment(ctx, builder, registry, entry) -> tuple[list, list[str], 
         out.append(ev)
         ctx.log.info("%s v%s: %s", name, ev.version, "; ".join(ev.reasons()) or "healthy")
     return out, missing, tables
+
+
+def evaluate_survival(ctx, builder, registry, entry) -> tuple[list, list[str], dict]:
+    """Each partition's Cox champion: its concordance on the spells known at the newest
+    snapshot (its own fitted rows until a newer snapshot brings later outcomes), and the
+    drift of its covariates from those spells to the subscribers it values now
+    (``gold.customer_value``'s rows). The survival job refits every run, so ``retrain``
+    here says the next survival run will find newer data."""
+    import dataclasses
+
+    import mlflow.pyfunc
+    from pyspark.sql.types import ArrayType, StringType, StructField, StructType
+
+    from fanbase.models import drift
+    from fanbase.models import monitor as mon
+    from fanbase.models import survival_fit as sf
+    from fanbase.models.frames import partition_rows, partition_values
+    from fanbase.models.registry import partition_label, registered_name
+
+    opts = entry.monitor
+    frames = builder.survival_frames(entry, ctx.config.value.new_subscriber_days)
+    spec = sf.spec_for(entry, frames.fit, extend_days=ctx.config.value.horizon_days)
+    fit = dataclasses.replace(frames.fit, df=frames.fit.df.persist())
+    valued = dataclasses.replace(frames.fit, df=frames.value.persist())
+    out, missing, champions = [], [], []
+    try:
+        for values in partition_values(fit, entry):
+            name = registered_name(registry.prefix, entry, values)
+            version = registry.version_by_alias(name)
+            if version is None:
+                missing.append(f"{name}: no champion")
+                continue
+            uri = f"models:/{name}/{version.version}"
+            card = mlflow.pyfunc.load_model(uri).unwrap_python_model().card
+            run = registry.client.get_run(version.run_id)
+            lineage = json.loads(run.data.tags.get("fanbase.lineage", "{}"))
+            ev = mon.Evaluation(
+                entry=entry,
+                partition=partition_label(entry, values),
+                registered_model=name,
+                version=int(version.version),
+                training_window=f"spells up to {lineage.get('snapshot')}",
+                training_value=run.data.metrics.get("concordance"),
+                scoring_as_of=frames.snapshot,
+                labelled_window=f"spells up to {frames.snapshot}",
+                newer_data=str(frames.snapshot) > lineage.get("snapshot", ""),
+            )
+            ref_rows = partition_rows(fit, entry, values)
+            cur_rows = partition_rows(valued, entry, values)
+            ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
+            if ev.reference_rows and ev.current_rows:
+                ev.feature_psi = drift.feature_psi(
+                    ref_rows, cur_rows, fit.features, fit.categorical
+                )
+            champions += [
+                (ev.partition, s["stratum"], card["coefficients"]) for s in card["strata"]
+            ]
+            out.append(ev)
+        if champions:
+            models = ctx.spark.createDataFrame(
+                champions,
+                StructType(
+                    [
+                        StructField("partition", StringType()),
+                        StructField("stratum", StringType()),
+                        StructField("coefficients", ArrayType(sf.COEFFICIENT)),
+                    ]
+                ),
+            )
+            found = mon.survival_concordance(fit.df, models, spec, tuple(fit.categorical))
+            measured = {r["partition"]: r for r in found.collect()}
+            for ev in out:
+                got = measured.get(ev.partition)
+                ev.labelled_rows = got["rows"] if got else 0
+                if got and got["rows"] >= opts.min_rows and got["concordance"] is not None:
+                    ev.metrics = {
+                        "concordance": got["concordance"],
+                        "events": got["events"],
+                        "rows_without_a_stratum_model": got["unmatched"],
+                    }
+        for ev in out:
+            reasons = "; ".join(ev.reasons()) or "healthy"
+            ctx.log.info("%s v%s: %s", ev.registered_model, ev.version, reasons)
+    finally:
+        fit.df.unpersist()
+        valued.df.unpersist()
+    return out, missing, frames.fit.tables_read()
 
 
 def _counts(df, column: str) -> dict[str, int]:
@@ -339,7 +434,7 @@ def alert(ctx, flagged: list) -> None:
                     "partition": e.partition,
                     "registered_model": e.registered_model,
                     "version": e.version,
-                    "action": e.entry.monitor.action,
+                    "action": e.action,
                     "drift_score": e.drift_score,
                     "decay": e.decay,
                     "reasons": e.reasons(),
@@ -384,6 +479,8 @@ def format_evaluations(evaluations: list) -> str:
         )
     return "\n".join(lines)
 
+
+EVALUATE = {"sentiment": evaluate_sentiment, "survival": evaluate_survival}
 
 if __name__ == "__main__":
     main_for(__name__)

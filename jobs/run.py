@@ -50,7 +50,9 @@ READS = {
     "survival": ("silver", "features"),
     "attribution": ("silver", "gold.customer_value"),
     "social": ("silver",),
-    "monitor": ("features", "gold.churn_scores", "gold.segments", "ops.model_runs"),
+    # Champions' drift and metrics: features and spells (silver), their own outputs
+    # (scores, segments, scored posts, survival models) and which versions are champions.
+    "monitor": ("silver", "features", "gold", "ops.model_runs"),
     "report": ("gold", "ops.model_curves", "ops.model_runs", "ops.model_evaluations"),
 }
 

@@ -209,6 +209,9 @@ class Algorithm(_Strict):
     name: str
     # Spark ML parameter name -> values to search; one model per combination.
     grid: dict[str, list] = Field(default_factory=dict)
+    # Segmentation: fits per grid point from different seeds, the best silhouette kept
+    # (k-means from one start can settle in a poor local optimum and so miss the best k).
+    restarts: int = Field(default=1, ge=1, le=10)
 
 
 class Split(_Strict):
@@ -228,16 +231,22 @@ class Gate(_Strict):
 
 
 # The kinds `fanbase monitor` evaluates, and the metric whose decay it follows.
-MONITORED = {"churn": "roc_auc", "segmentation": "silhouette", "sentiment": "accuracy"}
+MONITORED = {
+    "churn": "roc_auc",
+    "segmentation": "silhouette",
+    "sentiment": "accuracy",
+    "survival": "concordance",  # Cox entries; Kaplan-Meier ones have no risk score
+}
 
 
 class MonitorOptions(_Strict):
-    """When `fanbase monitor` flags a model (churn, segmentation and sentiment)."""
+    """When `fanbase monitor` flags a model (churn, segmentation, sentiment, survival)."""
 
     # Drift: the largest feature PSI, training rows against the newest scoring rows
-    # (segmentation: also of segment shares; sentiment: of predicted class shares).
+    # (segmentation: also of segment shares; sentiment: of predicted class shares;
+    # survival: fitted spells against the subscribers it values).
     max_psi: float = Field(default=0.25, gt=0)
-    # Decay: how far the tracked metric (roc_auc, silhouette, accuracy) may fall below
+    # Decay: how far the tracked metric (roc_auc, silhouette, accuracy, concordance) may fall below
     # the model's own test value, on the newest labelled rows or matured scores.
     max_decay: float = Field(default=0.05, gt=0)
     # retrain: the next `fanbase run` retrains a flagged model; alert: only report it.
@@ -370,9 +379,16 @@ def _check_entry(where: str, e: Entry, known: dict[str, list[str]]) -> None:
         raise CatalogError(f"{where}: key 'survival': only entries of kind survival take it")
     if e.attribution is not None and e.kind != "attribution":
         raise CatalogError(f"{where}: key 'attribution': only entries of kind attribution take it")
+    if e.algorithm.restarts != 1 and e.kind != "segmentation":
+        raise CatalogError(f"{where}: key 'algorithm.restarts': only segmentation restarts")
     if "monitor" in e.model_fields_set and e.kind not in MONITORED:
         raise CatalogError(
             f"{where}: key 'monitor': `fanbase monitor` evaluates kinds {sorted(MONITORED)}"
+        )
+    if "monitor" in e.model_fields_set and e.algorithm.name == "kaplan_meier":
+        raise CatalogError(
+            f"{where}: key 'monitor': a kaplan_meier entry has no risk score to evaluate "
+            "(monitor a cox entry)"
         )
     if e.social is not None and e.kind not in ("sentiment", "topics"):
         raise CatalogError(f"{where}: key 'social': only sentiment and topics entries take it")

@@ -42,10 +42,16 @@ def decile_edges(reference: DataFrame, columns: list[str], bins: int = BINS) -> 
     ignored; one pass over the rows for all columns)."""
     if not columns:
         return {}
-    probabilities = [k / bins for k in range(1, bins)]
-    values = reference.select(*[F.col(c).cast("double").alias(c) for c in columns])
-    edges = values.approxQuantile(list(columns), probabilities, 0.001)
-    return {c: sorted(set(e)) for c, e in zip(columns, edges, strict=True)}
+    probabilities = F.array(*[F.lit(k / bins) for k in range(1, bins)])
+    # One aggregate per column, each skipping only its own nulls (DataFrame
+    # approxQuantile over several columns drops a row with a null in any of them).
+    row = reference.agg(
+        *[
+            F.percentile_approx(F.col(c).cast("double"), probabilities, 10000).alias(c)
+            for c in columns
+        ]
+    ).first()
+    return {c: sorted(set(row[c] or [])) for c in columns}
 
 
 def _bin(column: str, edges: list[float] | None):

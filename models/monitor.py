@@ -1,6 +1,7 @@
 """Model monitoring: how each champion is doing on the newest data.
 
-For a churn or segmentation champion (one per entry and partition) an evaluation has:
+For a churn, segmentation, sentiment or Cox survival champion (one per entry and
+partition) an evaluation has:
 
 - drift without labels: the PSI of every feature between the rows the model was
   trained on and the newest scoring rows (models/drift.py); its drift score is the
@@ -12,12 +13,18 @@ For a churn or segmentation champion (one per entry and partition) an evaluation
   of its test window) and, separately, its own earlier scores in the output table are
   evaluated once their labels have matured. Segmentation: silhouette on the newest rows.
   Sentiment: accuracy and macro F1 on the labels that arrived after its training.
-- decay: the model's own test value of the tracked metric (roc_auc, silhouette) minus
-  the newest value (the larger drop of the two churn windows).
+  Survival: Harrell's concordance of its risk scores on the spells known at the newest
+  snapshot (``survival_concordance``); its drift compares the fitted spells with the
+  current subscribers it values.
+- decay: the model's own value of the tracked metric (roc_auc, silhouette, accuracy,
+  concordance) minus the newest value (the larger drop of the two churn windows).
 
 A model is flagged when its drift score passes ``monitor.max_psi`` or its decay passes
 ``monitor.max_decay`` (catalog entry); ``monitor.action`` says whether the next
-pipeline run retrains it or only reports it.
+pipeline run retrains it or only reports it. A retrain waits (``hold``) while there is
+no data newer than the champion's training window: a churn model's newest labels lag
+the scoring date by its horizon, so a seasonal drift would otherwise retrain it on the
+same rows every run.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ EVALUATION_SCHEMA = StructType(
         _f("evaluation_run_id", StringType(), False, "the monitor job's run id"),
         _f("evaluated_at", TimestampType(), False, "when (UTC)"),
         _f("entry", StringType(), False, "catalog entry"),
-        _f("kind", StringType(), False, "churn, segmentation or sentiment"),
+        _f("kind", StringType(), False, "churn, segmentation, sentiment or survival"),
         _f("partition", StringType(), False, "e.g. market=DE, language=de; '' if none"),
         _f("registered_model", StringType(), False, "MLflow model name"),
         _f("version", LongType(), False, "the champion version evaluated"),
@@ -68,7 +75,12 @@ EVALUATION_SCHEMA = StructType(
         _f("feature_psi", MapType(StringType(), DoubleType()), False, "PSI per feature"),
         _f("drift_score", DoubleType(), True, "largest PSI (segmentation: or share PSI)"),
         _f("drifted_features", ArrayType(StringType()), False, "features past max_psi"),
-        _f("metric", StringType(), False, "the metric followed: roc_auc, silhouette, accuracy"),
+        _f(
+            "metric",
+            StringType(),
+            False,
+            "the metric followed: roc_auc, silhouette, accuracy, concordance",
+        ),
         _f("training_value", DoubleType(), True, "its value on the model's test rows"),
         _f("labelled_window", StringType(), True, "newest labelled as-of dates evaluated"),
         _f("labelled_rows", LongType(), False, "rows in that window (0: not evaluated)"),
@@ -78,7 +90,7 @@ EVALUATION_SCHEMA = StructType(
         _f("decay", DoubleType(), True, "training_value minus the newest value"),
         _f("flagged", BooleanType(), False, "past a threshold of the entry's monitor"),
         _f("reasons", StringType(), True, "why it is flagged, in words"),
-        _f("action", StringType(), True, "retrain or alert when flagged; null if not"),
+        _f("action", StringType(), True, "when flagged: retrain, alert or hold (no newer data)"),
     ]
 )
 
@@ -101,6 +113,20 @@ class Evaluation:
     metrics: dict = field(default_factory=dict)
     matured_rows: int = 0
     matured_metrics: dict = field(default_factory=dict)
+    # Is there data the champion has not learnt from (later matured labels, a newer
+    # snapshot, labels that arrived)? If not, retraining would give the same model.
+    newer_data: bool = True
+
+    @property
+    def action(self) -> str | None:
+        """What a flag leads to: ``retrain`` (the next ``train --due``), ``alert`` (the
+        entry says only report it) or ``hold`` (retraining is wanted but would see no
+        newer data; it becomes ``retrain`` once newer labels mature). None if healthy."""
+        if not self.reasons():
+            return None
+        if self.entry.monitor.action == "alert":
+            return "alert"
+        return "retrain" if self.newer_data else "hold"
 
     @property
     def drift_score(self) -> float | None:
@@ -163,7 +189,7 @@ class Evaluation:
             self.decay,
             bool(reasons),
             "; ".join(reasons) or None,
-            self.entry.monitor.action if reasons else None,
+            self.action,
         )
 
 
@@ -202,6 +228,80 @@ def segment_shares(assigned: DataFrame) -> dict[str, int]:
 
 def training_shares(profiles: list[dict]) -> dict[str, int]:
     return {str(p["segment_id"]): int(p["size"]) for p in profiles}
+
+
+def survival_concordance(
+    rows: DataFrame, models: DataFrame, spec, categorical: tuple[str, ...] = ()
+) -> DataFrame:
+    """Harrell's concordance of survival models on counting-process rows, per partition.
+
+    ``rows``: the spells' rows (``spec.duration``, ``spec.event``, covariates, partition
+    and strata columns); ``models``: ``gold.survival_models`` rows (one per partition
+    and stratum) whose coefficients score them. The risk score is the linear predictor
+    in SQL (``value.linear_predictor``, as customer value uses it); the concordance is
+    lifelines' on (duration, -risk, event) within each stratum, as at fitting, so on the
+    fitted rows it equals the model's own. Rows of a stratum without a model are left out (counted
+    in ``unmatched``). Returns ``partition``, ``rows``, ``events``, ``unmatched``,
+    ``concordance`` (null without a comparable pair)."""
+    from fanbase.models.value import covariate_map, label_column, linear_predictor
+
+    keyed = rows.select(
+        label_column(list(spec.partition_by)).alias("partition"),
+        label_column(list(spec.strata)).alias("stratum"),
+        covariate_map(rows, list(spec.covariates), categorical).alias("_x"),
+        F.col(spec.duration).cast("double").alias("duration"),
+        F.col(spec.event).cast("int").alias("event"),
+    )
+    scored = keyed.join(
+        models.select("partition", "stratum", "coefficients"), ["partition", "stratum"], "left"
+    ).select(
+        "partition",
+        "stratum",
+        "duration",
+        "event",
+        F.when(
+            F.col("coefficients").isNotNull(),
+            linear_predictor(F.col("coefficients"), F.col("_x")),
+        ).alias("risk"),
+    )
+    return scored.groupBy("partition").applyInPandas(
+        concordance_of,
+        "partition string, rows long, events long, unmatched long, concordance double",
+    )
+
+
+def concordance_of(pdf):
+    """One partition's rows (``stratum``, ``duration``, ``event``, ``risk``; risk null:
+    no model for the stratum). Pairs are compared within a stratum only (each has its
+    own baseline), summed over strata: lifelines' stratified concordance, the one
+    ``CoxPHFitter.concordance_index_`` reports."""
+    import pandas as pd
+    from lifelines.utils.concordance import (
+        _concordance_ratio,
+        _concordance_summary_statistics,
+    )
+
+    scored = pdf[pdf["risk"].notna()]
+    correct = tied = pairs = 0
+    for _, rows in scored.groupby("stratum"):
+        if len(rows) < 2:
+            continue
+        c, t, n = _concordance_summary_statistics(
+            rows["duration"].to_numpy(float),
+            -rows["risk"].to_numpy(float),
+            rows["event"].to_numpy(bool),
+        )
+        correct, tied, pairs = correct + c, tied + t, pairs + n
+    return pd.DataFrame(
+        {
+            "partition": [pdf["partition"].iloc[0]],
+            "rows": [len(scored)],
+            "events": [int(scored["event"].sum())],
+            "unmatched": [len(pdf) - len(scored)],
+            # No comparable pair (no event, or one row): no value.
+            "concordance": [_concordance_ratio(correct, tied, pairs) if pairs else None],
+        }
+    )
 
 
 def matured_scores(scores: DataFrame, labels: DataFrame) -> DataFrame:

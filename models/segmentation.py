@@ -1,8 +1,8 @@
 """Customer segments: Spark ML clustering with k chosen by silhouette.
 
 Features are standardised, so a share and an hour count weigh alike. Each k of the grid
-is fitted and scored by silhouette (squared Euclidean, Spark's ``ClusteringEvaluator``);
-the best wins.
+is fitted (``algorithm.restarts`` times, from consecutive seeds) and scored by silhouette
+(squared Euclidean, Spark's ``ClusteringEvaluator``); the best wins.
 
 Segment ids stay stable across retrains: the new clusters are matched to the previous
 champion's centroids (Hungarian assignment on standardised distance) and take their
@@ -62,16 +62,17 @@ def train(
     prep_model = Pipeline(stages=prep.stages(features, categorical, scale=True)).fit(data)
     x = prep_model.transform(data).cache()
     evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
-    base = _algorithm(entry.algorithm.name, seed)
     search, best = [], None
     for point in grid_points(entry.algorithm.grid) or [{}]:
         if point.get("k", 2) >= n:
             continue
-        model = base.copy({base.getParam(k): v for k, v in point.items()}).fit(x)
-        score = evaluator.evaluate(model.transform(x))
-        search.append({**point, "silhouette": score})
-        if best is None or score > best[0]:
-            best = (score, point, model)
+        for start in range(entry.algorithm.restarts):
+            base = _algorithm(entry.algorithm.name, seed + start)
+            model = base.copy({base.getParam(k): v for k, v in point.items()}).fit(x)
+            score = evaluator.evaluate(model.transform(x))
+            search.append({**point, "seed": seed + start, "silhouette": score})
+            if best is None or score > best[0]:
+                best = (score, point, model)
     if best is None:
         raise TrainingError(f"{n} rows: too few for any k of the grid")
     silhouette, params, cluster_model = best

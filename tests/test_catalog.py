@@ -403,6 +403,21 @@ def test_monitor_thresholds_load_and_mistakes_name_the_key(tmp_path, known):
     bad = BASE + "    monitor: {action: page_someone}\n"
     with pytest.raises(CatalogError, match=r"monitor.action"):
         load_catalog(_conf(tmp_path, bad), known)
+    # Cox survival entries are monitored (concordance); Kaplan-Meier ones have no risk
+    # score, and attribution no champion to drift.
     survival = SURVIVAL + "    monitor: {max_psi: 0.3}\n"
+    (cox,) = load_catalog(_conf(tmp_path, survival), known)
+    assert cox.monitor.max_psi == 0.3
+    km = survival.replace("{name: cox}", "{name: kaplan_meier}").replace(
+        "    gates: {concordance: {min: 0.55}}\n", ""
+    )
+    with pytest.raises(
+        CatalogError, match=r"mine.yml: model .s1. .*key .monitor.: a kaplan_meier entry"
+    ):
+        load_catalog(_conf(tmp_path, km), known)
+    restarts = SURVIVAL.replace("{name: cox}", "{name: cox, restarts: 3}")
+    with pytest.raises(CatalogError, match=r"key 'algorithm.restarts': only segmentation"):
+        load_catalog(_conf(tmp_path, restarts), known)
+    attribution = ATTRIBUTION + "    monitor: {max_psi: 0.3}\n"
     with pytest.raises(CatalogError, match=r"key 'monitor': `fanbase monitor` evaluates kinds"):
-        load_catalog(_conf(tmp_path, survival), known)
+        load_catalog(_conf(tmp_path, attribution), known)

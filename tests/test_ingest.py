@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from fanbase.demo import generate
 from fanbase.demo.settings import GeneratorSettings
+from fanbase.ingest.parse import SOURCE_DIRS
 from fanbase.jobs import ingest
 from fanbase.jobs._runner import build_parser, run_job
 from fanbase.lakehouse import Lakehouse
@@ -184,14 +185,77 @@ def test_tables_have_comments_constraints_and_change_feed(spark, full):
         lake.append("silver.events", bad)
 
 
+def _versions(lake: Lakehouse) -> dict[str, int]:
+    return {t: lake.version(t) for t in SILVER}
+
+
 def test_rerun_leaves_identical_tables_and_commits_nothing_to_silver(spark, settings, raw, full):
     lake = full["lake"]
-    before = lake.version("silver.events")
-    summary = _ingest(spark, raw, full["root"])
+    before = _versions(lake)
+    dates = sorted(p.name.removeprefix("date=") for p in (raw / "events").iterdir())
+    # Every landing date again, on purpose (dates given: read whatever was done before).
+    summary = _ingest(spark, raw, full["root"], "--from", dates[0], "--to", dates[-1])
     assert _snapshot(lake) == full["snapshot"]
-    assert lake.version("silver.events") == before
+    assert _versions(lake) == before
     rerun = _runs(lake, summary["run_id"])
     assert rerun["events"]["reconciled"] and rerun["events"]["lines_read"] > 0
+
+
+def _lines_in(folder: Path) -> int:
+    total = 0
+    for path in folder.iterdir():
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            total += sum(1 for _ in fh)
+    return total
+
+
+def test_a_run_without_dates_reads_only_new_or_changed_files(spark, settings, raw, full, tmp_path):
+    source, root = tmp_path / "raw", tmp_path / "lake"
+    shutil.copytree(raw, source)  # copy2: the same sizes and modification times
+    shutil.copytree(full["root"], root)
+    lake = _lake(spark, settings, root)
+    before = _versions(lake)
+    recorded = lake.read("ops.ingest_files").count()
+    folders = [source / folder for folder, _ in SOURCE_DIRS.values()]
+    assert recorded == sum(1 for f in folders for p in f.rglob("*") if p.is_file())
+
+    # Nothing new: no line is read and nothing is committed.
+    runs = _runs(lake, _ingest(spark, source, root)["run_id"])
+    assert {s: (r["lines_read"], r["landing_dates"]) for s, r in runs.items()} == {
+        **{s: (0, "none new") for s in ("markets", "fixtures", "events", "social", "labels")},
+        "quarantine_replay": (runs["quarantine_replay"]["lines_read"], "quarantined lines"),
+    }
+    assert _versions(lake) == before and _snapshot(lake) == full["snapshot"]
+
+    # A file arrives in a landing date done before: that date is read again as a whole
+    # (its old files are duplicates now), no other; the new event lands once.
+    day = sorted(p.name for p in (source / "events").iterdir())[2]
+    event = {
+        "event_id": "ev-arrived-1",
+        "event_type": "app_open",
+        "ts": f"{day.removeprefix('date=')}T19:00:00.000Z",
+        "user_id": "u-de-999998",
+        "market": "DE",
+        "device": "web",
+    }
+    (source / "events" / day / "part-arrived.jsonl").write_text(json.dumps(event) + "\n")
+    # A reference file rewritten with the same content: read again, nothing changes.
+    fixtures = next((source / "reference" / "fixtures").iterdir())
+    fixtures.write_bytes(fixtures.read_bytes())
+    events_before = lake.read("silver.events").count()
+    runs = _runs(lake, _ingest(spark, source, root)["run_id"])
+    day_date = day.removeprefix("date=")
+    assert runs["events"]["landing_dates"] == f"{day_date}..{day_date} (1 dates)"
+    assert runs["events"]["lines_read"] == _lines_in(source / "events" / day)
+    assert runs["events"]["reconciled"]
+    assert runs["fixtures"]["lines_read"] == _lines_in(fixtures.parent)
+    assert (runs["social"]["lines_read"], runs["markets"]["lines_read"]) == (0, 0)
+    assert lake.read("silver.events").count() == events_before + 1
+    assert lake.version("silver.fixtures") == before["silver.fixtures"]
+    # And now that is done too.
+    runs = _runs(lake, _ingest(spark, source, root)["run_id"])
+    assert runs["events"]["lines_read"] == runs["fixtures"]["lines_read"] == 0
 
 
 @pytest.mark.slow

@@ -70,6 +70,7 @@ def test_adjusted_rand_index_by_hand(spark):
 
 def test_drift_histograms_equal_a_numpy_binning_of_the_same_edges(spark):
     import numpy as np
+    from pyspark.sql import functions as F
 
     from fanbase.models import drift
 
@@ -82,7 +83,12 @@ def test_drift_histograms_equal_a_numpy_binning_of_the_same_edges(spark):
     )
     got = drift.histograms(reference, current, ["x", "plan"], ["plan"])
     edges = drift.decile_edges(reference, ["x"])["x"]
-    assert len(edges) == 9
+    # The k-th tenth of 0..99 is the 10k-th smallest value; nulls are ignored.
+    assert edges == [10.0 * k - 1 for k in range(1, 10)]
+    # A null in another column does not hide a row from this column's cut points.
+    other = reference.withColumn("z", F.when(F.col("x") < 50, None).otherwise(F.col("x")))
+    both = drift.decile_edges(other, ["x", "z"])
+    assert both["x"] == edges and both["z"] == [54.0 + 5 * k for k in range(9)]
 
     def oracle(values):
         out: dict = {}

@@ -82,9 +82,53 @@ def test_drift_and_decay_each_flag_the_model_with_the_reason():
     assert row[-3] is True and row[-1] == "alert"
 
 
+def test_a_retrain_waits_while_there_is_no_newer_data():
+    drifted = {"feature_psi": {"x": 0.6}, "metrics": {"roc_auc": 0.8}}
+    assert _evaluation(**drifted).action == "retrain"
+    assert _evaluation(**drifted, newer_data=False).action == "hold"
+    assert _evaluation(**drifted, newer_data=False, action="alert").action == "alert"
+    assert _evaluation(feature_psi={"x": 0.01}, newer_data=False).action is None
+
+
 def test_segment_shares_moving_flag_a_segmentation_model():
     ev = _evaluation(
         kind="segmentation", training_value=0.4, share_psi=0.3, metrics={"silhouette": 0.39}
     )
     assert ev.drift_score == pytest.approx(0.3)
     assert ev.reasons() == ["segment shares moved (PSI 0.30 > 0.25)"]
+
+
+def test_survival_concordance_counts_the_pairs_the_risk_orders_right():
+    import pandas as pd
+
+    from fanbase.models.monitor import concordance_of
+
+    def frame(duration, event, risk, stratum=None):
+        return pd.DataFrame(
+            {
+                "partition": "p",
+                "stratum": stratum or [""] * len(duration),
+                "duration": duration,
+                "event": event,
+                "risk": risk,
+            }
+        )
+
+    # Comparable pairs: (a, b) with a's event before b's time. Higher risk should go
+    # first: (1 before 2) right, (1 before 3) right, (2 before 3) wrong -> 2/3.
+    got = concordance_of(frame([1.0, 2.0, 3.0], [1, 1, 0], [3.0, 1.0, 2.0]))
+    assert got.to_dict("records") == [
+        {"partition": "p", "rows": 3, "events": 2, "unmatched": 0, "concordance": 2 / 3}
+    ]
+    # A tie in risk counts half; a row without a model is left out and counted.
+    got = concordance_of(frame([1.0, 2.0, 5.0], [1, 0, 1], [2.0, 2.0, None])).iloc[0]
+    assert (got["rows"], got["unmatched"], got["concordance"]) == (2, 1, 0.5)
+    # Strata: pairs only within one. Apart, a: 1 right of 1, b: 0 right of 1 -> 1/2;
+    # pooled, the cross pairs would add 2 right of 3 more.
+    got = concordance_of(
+        frame([1.0, 2.0, 1.5, 3.0], [1, 0, 1, 0], [2.0, 1.0, 0.5, 1.5], ["a", "a", "b", "b"])
+    ).iloc[0]
+    assert got["concordance"] == 0.5
+    # No event: no comparable pair, no value.
+    got = concordance_of(frame([1.0, 2.0], [0, 0], [1.0, 2.0])).iloc[0]
+    assert got["concordance"] is None or math.isnan(got["concordance"])

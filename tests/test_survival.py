@@ -91,10 +91,10 @@ def fitted(spark, settings, model_store, tmp_path_factory):
         f"mlflow.artifact_root={mlflow_home}/artifacts",
     ]
 
-    def run(*argv, catalog=catalog):
+    def run(*argv, catalog=catalog, job=survival_job):
         extra = [x for s in [*sets, f"models.catalog_dir={catalog}"] for x in ("--set", s)]
-        args = build_parser(survival_job).parse_args([*argv, *extra])
-        return run_job(survival_job, args, spark=spark)
+        args = build_parser(job).parse_args([*argv, *extra])
+        return run_job(job, args, spark=spark)
 
     summary = run()
     lake = Lakehouse(spark, settings.lakehouse.model_copy(update={"root": str(root)}))
@@ -340,6 +340,38 @@ def test_acquisition_value_sets_lifetime_value_against_cost(fitted, settings):
             assert r.roi == pytest.approx((r.mean_lifetime_value - cost) / cost)
         else:
             assert r.roi is None
+
+
+def test_monitor_scores_each_cox_champion_and_finds_the_planted_buffering_shift(fitted):
+    from fanbase.jobs import monitor
+    from fanbase.models.monitor import EVALUATIONS
+
+    summary = fitted["run"](job=monitor)
+    lake = fitted["lake"]
+    rows = lake.read(EVALUATIONS).where(F.col("evaluation_run_id") == summary["run_id"])
+    got = {(r.entry, r.partition): r for r in rows.collect()}
+    # Kaplan-Meier entries have no risk score: not evaluated.
+    assert set(got) == {
+        *[("survival_by_market", f"market={m}") for m in ("DE", "GB", "US")],
+        ("voluntary_churn_hazards", ""),
+    }
+    fits = lake.read(sf.MODELS).collect()
+    for (entry, partition), r in got.items():
+        assert r.kind == "survival" and r.metric == "concordance"
+        fit = next(m for m in fits if (m.model, m.partition) == (entry, partition))
+        assert r.version == fit.model_version
+        # On its own fitted rows the SQL risk score and lifelines' concordance give the
+        # model's own value (lifelines', at fitting): no decay.
+        measured = json.loads(r.metrics)
+        assert measured["concordance"] == pytest.approx(fit.concordance, abs=1e-9)
+        assert measured["rows_without_a_stratum_model"] == 0
+        assert r.labelled_rows == fit.rows and r.decay == pytest.approx(0.0, abs=1e-9)
+        # The buffering level planted from 2025-01-08 makes today's subscribers buffer
+        # more than the spells fitted over the whole history.
+        assert r.drifted_features == ["high_buffering_14d"], r.feature_psi
+        assert r.feature_psi["failed_payments_30d"] < 0.1, r.feature_psi
+        # No snapshot newer than the fit: the refit would see the same spells.
+        assert r.flagged and r.action == "hold"
 
 
 def test_a_partition_that_cannot_be_fitted_is_a_status_row_and_fails_the_job_by_name(fitted):

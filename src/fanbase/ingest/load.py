@@ -15,7 +15,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from fanbase.ingest.contract import REPLAYABLE, Reference
-from fanbase.ingest.parse import LINE_COLUMNS, flag_unknown_fixtures, read_lines, validate_lines
+from fanbase.ingest.parse import (
+    LINE_COLUMNS,
+    SOURCE_DIRS,
+    RawFile,
+    flag_unknown_fixtures,
+    list_raw_files,
+    read_lines,
+    validate_lines,
+)
 from fanbase.ingest.silver import (
     ACCEPTED,
     classify_deliveries,
@@ -28,6 +36,7 @@ from fanbase.ingest.tables import (
     BRONZE_LINES,
     EVENTS,
     FIXTURES,
+    INGEST_FILES,
     INGEST_RUNS,
     MARKETS,
     PLAYBACK,
@@ -92,6 +101,10 @@ class IngestRun:
         self.from_bronze = from_bronze
         self.started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.counts: list[SourceCounts] = []
+        # Per source, the raw files this run reads (recorded as complete at its end)
+        # and the landing dates it read (None: all).
+        self.files: dict[str, list[RawFile]] = {}
+        self.read_dates: dict[str, list[dt.date] | None] = {}
 
     # ---- the run -----------------------------------------------------------
     def run(self) -> list[SourceCounts]:
@@ -120,24 +133,92 @@ class IngestRun:
                     for c in broken
                 )
             )
+        self._record_files()
         return self.counts
+
+    # ---- which files ---------------------------------------------------------
+    def _dates(self, source: str) -> list[dt.date] | None:
+        """The landing dates to read of a source; None: all of it. Given landing dates
+        are read as asked. Without them a source is read only where its files changed
+        since a completed run: the landing dates holding a new or changed file (every
+        file of such a date is read again, so the date converges as a whole), or a
+        whole reference source when any of its files changed. A run killed part-way
+        recorded nothing, so its files are read again."""
+        dated = SOURCE_DIRS[source][1]
+        if self.from_bronze:
+            return self.landing_dates if dated else None
+        if self.landing_dates is not None:
+            if dated:
+                self.files[source] = [
+                    f
+                    for f in list_raw_files(self.spark, self.raw_root, source)
+                    if f.landing_date in set(self.landing_dates)
+                ]
+                return self.landing_dates
+            self.files[source] = list_raw_files(self.spark, self.raw_root, source)
+            return None
+        listed = list_raw_files(self.spark, self.raw_root, source)
+        done = {
+            (r["source_file"], r["size_bytes"], r["modified_ms"]) for r in self._completed(source)
+        }
+        changed = [f for f in listed if (f.source_file, f.size_bytes, f.modified_ms) not in done]
+        if not dated:
+            self.files[source] = listed if changed else []
+            return None if changed else []
+        days = sorted({f.landing_date for f in changed})
+        self.files[source] = [f for f in listed if f.landing_date in set(days)]
+        return days
+
+    def _completed(self, source: str) -> list:
+        # One row per raw file of the source: grows with the number of files, not lines.
+        return (
+            self.lake.read(INGEST_FILES.name)
+            .where(F.col("source") == source)
+            .select("source_file", "size_bytes", "modified_ms")
+            .collect()
+        )
+
+    def _record_files(self) -> None:
+        """Mark every file this run read as complete (after it reconciled)."""
+        files = [f for listed in self.files.values() for f in listed]
+        if not files:
+            return
+        finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = [
+            (
+                f.source,
+                f.landing_date,
+                f.source_file,
+                f.size_bytes,
+                f.modified_ms,
+                self.run_id,
+                finished,
+            )
+            for f in files
+        ]
+        df = self.spark.createDataFrame(rows, INGEST_FILES.schema)
+        self.lake.merge(INGEST_FILES.name, df, list(INGEST_FILES.keys))
 
     def _reference(self) -> Reference:
         markets = self.lake.read(MARKETS.name).select("market", "launched_on").collect()
         return Reference(market_launch={r.market: r.launched_on for r in markets})
 
     # ---- one source --------------------------------------------------------
-    def _lines(self, source: str) -> DataFrame:
+    def _lines(self, source: str, dates: list[dt.date] | None) -> DataFrame:
         if self.from_bronze:
             lines = self.lake.read(BRONZE_LINES.name).where(F.col("source") == source)
-            if self.landing_dates is not None and source in ("events", "social"):
-                lines = lines.where(F.col("landing_date").isin(self.landing_dates))
+            if dates is not None:
+                lines = lines.where(F.col("landing_date").isin(dates))
             return lines.select(*LINE_COLUMNS)
-        return read_lines(self.spark, self.raw_root, source, self.landing_dates)
+        return read_lines(self.spark, self.raw_root, source, dates)
 
     def _ingest_source(self, source: str, reference: Reference | None) -> SourceCounts:
         counts = SourceCounts(source)
-        lines = self._lines(source).persist(StorageLevel.MEMORY_AND_DISK)
+        dates = self.read_dates[source] = self._dates(source)
+        if dates == []:
+            log.info("%s: no new or changed raw files", source)
+            return counts
+        lines = self._lines(source, dates).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             with _phase(source, "read"):
                 counts.lines_read = lines.count()
@@ -340,16 +421,13 @@ class IngestRun:
     # ---- run log -----------------------------------------------------------
     def _log_run(self) -> None:
         finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        if self.landing_dates:
-            first, last = min(self.landing_dates), max(self.landing_dates)
-            dates = f"{first}..{last} ({len(self.landing_dates)} dates)"
-        else:
-            dates = "all"
         rows = [
             (
                 self.run_id,
                 c.source,
-                dates,
+                _describe(self.read_dates[c.source])
+                if c.source in self.read_dates
+                else "quarantined lines",
                 c.lines_read,
                 c.accepted,
                 c.duplicates,
@@ -362,6 +440,14 @@ class IngestRun:
             for c in self.counts
         ]
         self.lake.append(INGEST_RUNS.name, self.spark.createDataFrame(rows, INGEST_RUNS.schema))
+
+
+def _describe(dates: list[dt.date] | None) -> str:
+    if dates is None:
+        return "all"
+    if not dates:
+        return "none new"
+    return f"{min(dates)}..{max(dates)} ({len(dates)} dates)"
 
 
 def _in_partitions(spec: TableSpec, dates: list[dt.date], alias: str | None) -> str:

@@ -9,7 +9,9 @@ rejects playbacks whose fixture is not in the calendar, by a join.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import pandas as pd
@@ -45,6 +47,44 @@ class RawLayoutError(Exception):
 
 def source_path(raw_root: str, source: str) -> str:
     return f"{raw_root.rstrip('/')}/{SOURCE_DIRS[source][0]}"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    source: str
+    landing_date: dt.date | None
+    source_file: str  # relative to the raw root, as read_lines names it
+    size_bytes: int
+    modified_ms: int  # modification time, epoch milliseconds
+
+
+def list_raw_files(spark: SparkSession, raw_root: str, source: str) -> list[RawFile]:
+    """The files Spark's text reader would read for a source, from a file system
+    listing (Hadoop's, so local, s3:// and dbfs:/ alike): names, sizes, modification
+    times, no content. Hidden files (``_``/``.``) are skipped, as Spark skips them."""
+    folder, dated = SOURCE_DIRS[source]
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(source_path(raw_root, source))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return []
+    pattern = re.compile(rf".*/({folder}/(?:date=(\d{{4}}-\d{{2}}-\d{{2}})/)?[^/]+)$")
+    found = fs.listFiles(path, True)
+    out = []
+    while found.hasNext():
+        status = found.next()
+        name = status.getPath().toString()
+        match = pattern.match(name)
+        parts = name.split("/")
+        if match is None or any(p.startswith(("_", ".")) for p in parts[-2:]):
+            continue
+        if dated != (match.group(2) is not None):
+            continue  # a dated source reads only date= folders, a reference one none
+        day = dt.date.fromisoformat(match.group(2)) if match.group(2) else None
+        out.append(
+            RawFile(source, day, match.group(1), status.getLen(), status.getModificationTime())
+        )
+    return out
 
 
 def read_lines(

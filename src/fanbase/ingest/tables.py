@@ -347,6 +347,27 @@ INGEST_RUNS = TableSpec(
     change_feed=False,
 )
 
+INGEST_FILES = TableSpec(
+    name="ops.ingest_files",
+    schema=StructType(
+        [
+            col("source", StringType(), "events, social, labels, fixtures, markets", False),
+            col("landing_date", DateType(), "the file's date= folder; null for reference files"),
+            col("source_file", StringType(), "raw file, relative to the raw root", False),
+            col("size_bytes", LongType(), "file size when it was ingested", False),
+            col("modified_ms", LongType(), "its modification time then (epoch ms)", False),
+            col("ingest_run_id", StringType(), "the run that completed it", False),
+            col("completed_at", TimestampType(), "when that run finished (UTC)", False),
+        ]
+    ),
+    keys=("source_file",),
+    comment=(
+        "Raw files fully ingested (recorded only when a run reconciled): a run without "
+        "landing dates skips files seen here with the same size and modification time."
+    ),
+    change_feed=False,
+)
+
 SILVER_BY_SOURCE = {
     "events": EVENTS,
     "social": SOCIAL,
@@ -365,4 +386,5 @@ ALL_TABLES = (
     SOCIAL,
     LABELS,
     INGEST_RUNS,
+    INGEST_FILES,
 )
