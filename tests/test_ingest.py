@@ -201,6 +201,11 @@ def test_rerun_leaves_identical_tables_and_commits_nothing_to_silver(spark, sett
     assert rerun["events"]["reconciled"] and rerun["events"]["lines_read"] > 0
 
 
+def test_a_raw_root_without_the_layout_is_an_error_naming_the_folder(spark, tmp_path):
+    with pytest.raises(Exception, match=r"reference/markets: not found; EVENTS.md expects"):
+        _ingest(spark, tmp_path / "nothing-here", tmp_path / "lake")
+
+
 def _lines_in(folder: Path) -> int:
     total = 0
     for path in folder.iterdir():

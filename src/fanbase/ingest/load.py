@@ -149,10 +149,11 @@ class IngestRun:
             return self.landing_dates if dated else None
         if self.landing_dates is not None:
             if dated:
+                wanted = set(self.landing_dates)
                 self.files[source] = [
                     f
                     for f in list_raw_files(self.spark, self.raw_root, source)
-                    if f.landing_date in set(self.landing_dates)
+                    if f.landing_date in wanted
                 ]
                 return self.landing_dates
             self.files[source] = list_raw_files(self.spark, self.raw_root, source)

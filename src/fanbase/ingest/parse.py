@@ -67,7 +67,7 @@ def list_raw_files(spark: SparkSession, raw_root: str, source: str) -> list[RawF
     path = jvm.org.apache.hadoop.fs.Path(source_path(raw_root, source))
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path):
-        return []
+        raise RawLayoutError(f"{path}: not found; EVENTS.md expects {folder}/ under the raw root")
     pattern = re.compile(rf".*/({folder}/(?:date=(\d{{4}}-\d{{2}}-\d{{2}})/)?[^/]+)$")
     found = fs.listFiles(path, True)
     out = []
@@ -78,8 +78,8 @@ def list_raw_files(spark: SparkSession, raw_root: str, source: str) -> list[RawF
         parts = name.split("/")
         if match is None or any(p.startswith(("_", ".")) for p in parts[-2:]):
             continue
-        if dated != (match.group(2) is not None):
-            continue  # a dated source reads only date= folders, a reference one none
+        if dated and match.group(2) is None:
+            raise RawLayoutError(f"{name}: expected date=YYYY-MM-DD/ folders (landing dates)")
         day = dt.date.fromisoformat(match.group(2)) if match.group(2) else None
         out.append(
             RawFile(source, day, match.group(1), status.getLen(), status.getModificationTime())
