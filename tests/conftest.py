@@ -29,7 +29,6 @@ def settings(fanbase_home):
         overrides=[
             "spark.master=local[2]",
             "spark.conf.spark.sql.shuffle.partitions=4",
-            "spark.conf.spark.driver.memory=3g",
         ],
     )
 
@@ -42,6 +41,19 @@ def spark(settings):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_cached_data(request):
+    """After each test module, drop what it cached: the suite shares one driver heap."""
+    yield
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:  # the session started: it is ours
+        import gc
+
+        request.getfixturevalue("spark").catalog.clearCache()
+        gc.collect()  # py4j frees a JVM object only once its Python proxy is collected
 
 
 @pytest.fixture(scope="session")

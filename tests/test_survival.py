@@ -361,11 +361,13 @@ def test_monitor_scores_each_cox_champion_and_finds_the_planted_buffering_shift(
         fit = next(m for m in fits if (m.model, m.partition) == (entry, partition))
         assert r.version == fit.model_version
         # On its own fitted rows the SQL risk score and lifelines' concordance give the
-        # model's own value (lifelines', at fitting): no decay.
+        # model's own value (lifelines', at fitting): no decay. Up to near-ties: two risk
+        # scores equal but for rounding may order differently in SQL and in numpy, and
+        # one such pair of the ~10^5 moves the value by about 1e-5.
         measured = json.loads(r.metrics)
-        assert measured["concordance"] == pytest.approx(fit.concordance, abs=1e-9)
+        assert measured["concordance"] == pytest.approx(fit.concordance, abs=2e-5)
         assert measured["rows_without_a_stratum_model"] == 0
-        assert r.labelled_rows == fit.rows and r.decay == pytest.approx(0.0, abs=1e-9)
+        assert r.labelled_rows == fit.rows and r.decay == pytest.approx(0.0, abs=2e-5)
         # The buffering level planted from 2025-01-08 makes today's subscribers buffer
         # more than the spells fitted over the whole history.
         assert r.drifted_features == ["high_buffering_14d"], r.feature_psi
