@@ -27,6 +27,7 @@ RUNTIME = [
     "matplotlib==3.11.2",
     "scipy==1.17.1",
     "psutil==7.2.2",
+    "orjson==3.13.0",
 ]
 DEV = [
     "pytest==9.2.0",

@@ -111,6 +111,10 @@ def test_cancel_effective_at_and_null_reason():
         (_line(PLAYBACK, ts="2024-08-12T00:00:00.000Z"), "future_timestamp"),
         (_line(PLAYBACK, watch_seconds=-1), "negative_value"),
         (_line(SIGNUP, price=-0.01), "negative_value"),
+        # Strict JSON: no NaN literal; integers past 64 bits do not fit silver's columns.
+        (_line(SIGNUP).replace("29.99", "NaN"), "not_json"),
+        (_line(PLAYBACK, watch_seconds=2**63), "wrong_type"),
+        (_line(PLAYBACK, watch_seconds=10**30), "wrong_type"),
     ],
 )
 def test_each_bad_event_has_its_reason(line, reason):
@@ -185,3 +189,72 @@ def test_social_label_fixture_market():
 def test_parse_ts_normalises_offsets_to_utc():
     assert parse_ts("2024-08-10T21:45:12.345+02:00") == dt.datetime(2024, 8, 10, 19, 45, 12, 345000)
     assert parse_ts("yesterday evening") is None
+
+
+def test_batches_keep_the_line_columns_and_type_the_rest():
+    """validate_batches, the function Spark runs per partition, on Arrow batches."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from fanbase.ingest.parse import LINE_COLUMNS, parsed_schema, validate_batches
+
+    lines = [_line(PLAYBACK), _line(PLAYBACK, device="fridge"), "\ufffd{", None]
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "landing_date": [LANDING, LANDING, LANDING, None],
+            "source_file": ["events/date=2024-08-10/a.jsonl"] * 4,
+            "line_number": [1, 2, 3, 4],
+            "line": lines,
+            "valid_utf8": [True, True, False, True],
+        }
+    )
+    schema = to_arrow_schema(parsed_schema("events"))
+    (out,) = validate_batches(iter([batch]), "events", REF, schema)
+    assert out.schema == schema
+    rows = out.to_pylist()
+    for column in LINE_COLUMNS:
+        assert out.column(column).equals(batch.column(column)), column
+    assert [r["reject_reason"] for r in rows] == [None, "unknown_device", "not_utf8", "not_json"]
+    first = rows[0]
+    assert first["event_id"] == "e1" and first["watch_seconds"] == 3600
+    assert first["ts"] == dt.datetime(2024, 8, 10, 19, 45, 12, 345000, tzinfo=dt.UTC)
+    assert all(r["event_id"] is None for r in rows[1:])
+
+
+def test_lines_read_whole_are_numbered_per_file_across_batches():
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from fanbase.ingest.parse import parsed_schema, validate_batches
+
+    def batch(files):
+        return pa.RecordBatch.from_pydict(
+            {
+                "landing_date": [LANDING] * len(files),
+                "source_file": files,
+                "line_number": pa.array([None] * len(files), type=pa.int64()),
+                "line": [_line(PLAYBACK)] * len(files),
+                "valid_utf8": [True] * len(files),
+            }
+        )
+
+    schema = to_arrow_schema(parsed_schema("events"))
+    batches = [batch(["a", "a", "b"]), batch(["b", "c"])]
+    out = validate_batches(iter(batches), "events", REF, schema, number=True)
+    numbered = [(r["source_file"], r["line_number"]) for b in out for r in b.to_pylist()]
+    assert numbered == [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 1)]
+
+
+@pytest.mark.parametrize(
+    "name, size, whole",
+    [("a.jsonl.gz", 10 * 2**30, True), ("a.jsonl", 4 * 2**20, True), ("a.jsonl", 5 * 2**20, False)],
+)
+def test_files_are_read_whole_when_gzipped_or_smaller_than_a_split(name, size, whole):
+    from fanbase.ingest.parse import RawFile, read_whole
+
+    class Conf:
+        def get(self, key, default):
+            return default  # Spark's defaults: openCostInBytes 4 MB, maxPartitionBytes 128 MB
+
+    spark = type("Spark", (), {"conf": Conf()})()
+    assert read_whole(spark, [RawFile("events", LANDING, name, size, 0)]) is whole

@@ -171,7 +171,7 @@ def test_playback_sessions_carry_sport_and_competition(full):
 def test_tables_have_comments_constraints_and_change_feed(spark, full):
     lake = full["lake"]
     detail = spark.sql(f"DESCRIBE DETAIL {lake.ref('silver.events')}").first()
-    assert detail.partitionColumns == ["event_date"]
+    assert detail.partitionColumns == ["event_month"]
     props = {
         r.key: r.value
         for r in spark.sql(f"SHOW TBLPROPERTIES {lake.ref('silver.events')}").collect()
@@ -201,9 +201,17 @@ def test_rerun_leaves_identical_tables_and_commits_nothing_to_silver(spark, sett
     assert rerun["events"]["reconciled"] and rerun["events"]["lines_read"] > 0
 
 
-def test_a_raw_root_without_the_layout_is_an_error_naming_the_folder(spark, tmp_path):
+def test_a_raw_root_without_the_layout_is_an_error_naming_the_folder(spark, raw, tmp_path):
     with pytest.raises(Exception, match=r"reference/markets: not found; EVENTS.md expects"):
         _ingest(spark, tmp_path / "nothing-here", tmp_path / "lake")
+    # A product-event file outside the date= folders would be read by nobody.
+    source = tmp_path / "raw"
+    for folder in ("reference", "labels"):
+        shutil.copytree(raw / folder, source / folder)
+    (source / "events").mkdir()
+    (source / "events" / "stray.jsonl").write_text("{}\n")
+    with pytest.raises(Exception, match=r"events/stray.jsonl: expected date=YYYY-MM-DD/ folders"):
+        _ingest(spark, source, tmp_path / "lake2")
 
 
 def _lines_in(folder: Path) -> int:
@@ -333,10 +341,11 @@ def test_new_files_in_a_landing_date_and_replay_once_the_calendar_catches_up(
     other_day = sorted(p.name for p in (source / "events").iterdir())[5].removeprefix("date=")
     summary = _ingest(spark, source, root, "--date", other_day)
     replay = _runs(lake, summary["run_id"])["quarantine_replay"]
-    # Our line is accepted; the generator's own unknown-fixture faults (the other day
-    # may hold one) are tried too and stay quarantined.
+    # Our line is accepted; the generator's own unknown-fixture faults of earlier days
+    # are tried too and stay quarantined. (Those of the day read were just validated.)
     waiting = lake.read("silver.quarantine").where(
         "replayable AND resolved_run_id IS NULL AND source_file NOT LIKE '%part-late.jsonl'"
+        f" AND landing_date != DATE'{other_day}'"
     )
     assert replay["accepted"] == 1
     assert replay["lines_read"] == 1 + waiting.count() == 1 + replay["quarantined"]

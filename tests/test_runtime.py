@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from fanbase.lakehouse import TableLayoutError
+
 pytestmark = pytest.mark.spark
 
 
@@ -117,8 +119,10 @@ def test_a_log_table_gains_a_nullable_column_and_keeps_its_rows(spark, lakehouse
     grown = StructType(
         [*_schema().fields, StructField("note", StringType(), True, {"comment": "a note"})]
     )
-    lakehouse.create(table, grown)
-    assert lakehouse.read(table).columns == ["user_id", "watch_seconds"]  # only if asked
+    # Only if asked: otherwise a missing column means the table is from older code.
+    with pytest.raises(TableLayoutError, match=r"test.grown at .* lacking \['note'\]"):
+        lakehouse.create(table, grown)
+    assert lakehouse.read(table).columns == ["user_id", "watch_seconds"]
     lakehouse.create(table, grown, add_columns=True)
     lakehouse.append(table, spark.createDataFrame([("u2", 5, "new")], grown))
     rows = sorted(tuple(r) for r in lakehouse.read(table).collect())
@@ -128,6 +132,14 @@ def test_a_log_table_gains_a_nullable_column_and_keeps_its_rows(spark, lakehouse
     required = StructType([*grown.fields, StructField("must", StringType(), False)])
     with pytest.raises(ValueError, match=r"new columns \['must'\] are NOT NULL"):
         lakehouse.create(table, required, add_columns=True)
+
+
+def test_a_table_partitioned_otherwise_is_an_error_saying_how_to_rebuild(spark, lakehouse):
+    table = "test.daily"
+    lakehouse.create(table, _schema(), partition_by=["user_id"])
+    lakehouse.create(table, _schema(), partition_by=["user_id"])  # as it is: fine
+    with pytest.raises(TableLayoutError, match=r"partitioned by \['user_id'\].*--from-bronze"):
+        lakehouse.create(table, _schema(), partition_by=["watch_seconds"])
 
 
 def test_table_names_must_have_a_layer(lakehouse):

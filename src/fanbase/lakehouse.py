@@ -21,6 +21,15 @@ from fanbase.config import LakehouseSettings
 log = logging.getLogger(__name__)
 
 
+# (Spark application, table name) -> the folder this process last pointed the name at:
+# registering again is a catalog lookup and a DESCRIBE per table, on every create.
+_POINTED: dict[tuple[str, str], str] = {}
+
+
+class TableLayoutError(Exception):
+    """An existing table does not have the layout the code writes."""
+
+
 @dataclass(frozen=True)
 class MergeResult:
     inserted: int
@@ -125,11 +134,15 @@ class Lakehouse:
         there), so a log table can grow a column without losing its rows.
         """
         if self.exists(table):
+            detail = None  # DESCRIBE DETAIL (partitioning, properties), read at most once
             if replace_if_changed and self._columns_differ(table, schema):
                 self._redefine(table, schema, list(partition_by))
             elif add_columns:
                 self._add_columns(table, schema)
-            self._add_constraints(table, constraints or {})
+            else:
+                detail = self._detail(table)
+                self._check_layout(table, schema, list(partition_by), detail)
+            self._add_constraints(table, constraints or {}, detail)
             if self.settings.mode == "path":
                 self._register(table)
             return
@@ -165,6 +178,21 @@ class Lakehouse:
         listed = ", ".join(_column_ddl(f) for f in new)
         self.spark.sql(f"ALTER TABLE {self.ref(table)} ADD COLUMNS ({listed})")
 
+    def _check_layout(self, table: str, schema, partition_by: list[str], detail) -> None:
+        """A table kept across runs must have the columns and partitioning this code
+        writes; one made by an older fanbase is a clear error, not a failed MERGE."""
+        have = {f.name for f in self.read(table).schema.fields}
+        missing = [f.name for f in schema.fields if f.name not in have]
+        partitions = list(detail["partitionColumns"])
+        if missing or partitions != partition_by:
+            raise TableLayoutError(
+                f"{table} at {self.location(table)} was written by an older fanbase "
+                f"(partitioned by {partitions or 'nothing'}, lacking {missing or 'nothing'}; "
+                f"expected partitioning {partition_by or 'none'}). Rebuild it: move the table "
+                "aside and rerun its job (silver: `fanbase ingest --from-bronze` replays "
+                "every landed line)"
+            )
+
     def _columns_differ(self, table: str, schema) -> bool:
         existing = [(f.name, f.dataType.simpleString()) for f in self.read(table).schema.fields]
         declared = [(f.name, f.dataType.simpleString()) for f in schema.fields]
@@ -196,13 +224,10 @@ class Lakehouse:
         }
         self._add_constraints(table, required)
 
-    def _add_constraints(self, table: str, constraints: dict[str, str]) -> None:
+    def _add_constraints(self, table: str, constraints: dict[str, str], detail=None) -> None:
         if not constraints:
             return
-        props = {
-            row["key"]: row["value"]
-            for row in self.spark.sql(f"SHOW TBLPROPERTIES {self.ref(table)}").collect()
-        }
+        props = (detail or self._detail(table))["properties"] or {}
         for cname, expression in constraints.items():
             if f"delta.constraints.{cname.lower()}" not in props:
                 self.spark.sql(
@@ -227,20 +252,26 @@ class Lakehouse:
         found = []
         for log_dir in sorted(root.glob("*/*/_delta_log")):
             table = f"{log_dir.parent.parent.name}.{log_dir.parent.name}"
-            self._register(table)
+            self._register(table, force=True)
             found.append(table)
         return found
 
-    def _register(self, table: str) -> None:
-        """Point the session's catalog name at this lakehouse's folder for the table."""
-        self._ensure_database(table)
+    def _register(self, table: str, force: bool = False) -> None:
+        """Point the session's catalog name at this lakehouse's folder for the table
+        (unless this process did so already; ``force``: look again)."""
         name, location = self.name(table), self.location(table)
+        key = (self.spark.sparkContext.applicationId, name)
+        if not force and _POINTED.get(key) == location:
+            return
+        self._ensure_database(table)
         if self.spark.catalog.tableExists(name):
             current = self.spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
-            if current.removeprefix("file:") == location:
-                return
-            self.spark.sql(f"DROP TABLE {name}")  # external: only the name goes
-        self.spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{location}'")
+            if current.removeprefix("file:") != location:
+                self.spark.sql(f"DROP TABLE {name}")  # external: only the name goes
+                self.spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{location}'")
+        else:
+            self.spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{location}'")
+        _POINTED[key] = location
 
     # ---- writing -----------------------------------------------------------
     def merge(
@@ -286,6 +317,13 @@ class Lakehouse:
             version=int(last["version"]),
         )
 
+    def partition_columns(self, table: str) -> list[str]:
+        return list(self._detail(table)["partitionColumns"])
+
+    def _detail(self, table: str):
+        """DESCRIBE DETAIL: partitionColumns, properties (CHECKs among them), numFiles."""
+        return self.delta(table).detail().first()
+
     @staticmethod
     def _is_empty(target) -> bool:
         return int(target.detail().select("numFiles").first()[0]) == 0
@@ -301,10 +339,12 @@ class Lakehouse:
             inserted=int(metrics.get("numOutputRows", 0)), updated=0, version=int(last["version"])
         )
 
-    def append(self, table: str, df) -> None:
+    def append(self, table: str, df, spread: bool = False) -> None:
         """Append rows; a partitioned table gets one file per partition touched, not one
-        per task and partition (small files are what make Delta slow)."""
-        partitions = list(self.delta(table).detail().select("partitionColumns").first()[0])
+        per task and partition (small files are what make Delta slow). ``spread``: keep
+        one file per task instead, for a batch that fills one partition (gathering it
+        would leave one task to write it all)."""
+        partitions = [] if spread else self.partition_columns(table)
         if partitions:
             df = df.repartition(*partitions)
         writer = df.write.format("delta").mode("append")

@@ -22,11 +22,13 @@ from fanbase.ingest.parse import (
     flag_unknown_fixtures,
     list_raw_files,
     read_lines,
+    read_whole,
     validate_lines,
 )
 from fanbase.ingest.silver import (
     ACCEPTED,
     classify_deliveries,
+    contested_keys,
     playback_sessions,
     subscription_spells,
     update_condition,
@@ -53,6 +55,13 @@ log = logging.getLogger(__name__)
 SOURCES = ("markets", "fixtures", "events", "social", "labels")
 # Reference data: the newest delivery of a key wins. Facts: the first delivery wins.
 PREFER_LATEST = {"markets", "fixtures"}
+# The events a subscription spell is made of.
+SPELL_EVENTS = ("signup", "cancel", "payment")
+# Contested keys (redelivered or already in silver) up to this many are joined to a
+# batch by broadcast; more are joined by shuffle (a bulk replay, say).
+BROADCAST_ROWS = 200_000
+# Sources with lines that may be quarantined for a replayable reason (unknown_fixture).
+REPLAYABLE_SOURCES = {"events"}
 
 
 @contextmanager
@@ -105,6 +114,7 @@ class IngestRun:
         # and the landing dates it read (None: all).
         self.files: dict[str, list[RawFile]] = {}
         self.read_dates: dict[str, list[dt.date] | None] = {}
+        self._completed_files: dict[str, set[tuple]] | None = None
 
     # ---- the run -----------------------------------------------------------
     def run(self) -> list[SourceCounts]:
@@ -159,9 +169,7 @@ class IngestRun:
             self.files[source] = list_raw_files(self.spark, self.raw_root, source)
             return None
         listed = list_raw_files(self.spark, self.raw_root, source)
-        done = {
-            (r["source_file"], r["size_bytes"], r["modified_ms"]) for r in self._completed(source)
-        }
+        done = self._completed().get(source, set())
         changed = [f for f in listed if (f.source_file, f.size_bytes, f.modified_ms) not in done]
         if not dated:
             self.files[source] = listed if changed else []
@@ -170,14 +178,21 @@ class IngestRun:
         self.files[source] = [f for f in listed if f.landing_date in set(days)]
         return days
 
-    def _completed(self, source: str) -> list:
-        # One row per raw file of the source: grows with the number of files, not lines.
-        return (
-            self.lake.read(INGEST_FILES.name)
-            .where(F.col("source") == source)
-            .select("source_file", "size_bytes", "modified_ms")
-            .collect()
-        )
+    def _completed(self) -> dict[str, set[tuple]]:
+        """Per source, the (file, size, modified) of every raw file completed before,
+        read once per run: one row per raw file, growing with files, not lines."""
+        if self._completed_files is None:
+            rows = (
+                self.lake.read(INGEST_FILES.name)
+                .select("source", "source_file", "size_bytes", "modified_ms")
+                .collect()
+            )
+            self._completed_files = {}
+            for r in rows:
+                self._completed_files.setdefault(r["source"], set()).add(
+                    (r["source_file"], r["size_bytes"], r["modified_ms"])
+                )
+        return self._completed_files
 
     def _record_files(self) -> None:
         """Mark every file this run read as complete (after it reconciled)."""
@@ -205,13 +220,23 @@ class IngestRun:
         return Reference(market_launch={r.market: r.launched_on for r in markets})
 
     # ---- one source --------------------------------------------------------
-    def _lines(self, source: str, dates: list[dt.date] | None) -> DataFrame:
+    def _parsed(self, source: str, dates: list[dt.date] | None, reference: Reference):
+        """The lines of the source (for these landing dates), validated."""
         if self.from_bronze:
             lines = self.lake.read(BRONZE_LINES.name).where(F.col("source") == source)
             if dates is not None:
                 lines = lines.where(F.col("landing_date").isin(dates))
-            return lines.select(*LINE_COLUMNS)
-        return read_lines(self.spark, self.raw_root, source, dates)
+            return validate_lines(lines.select(*LINE_COLUMNS), source, reference)
+        # Files read whole by one task are numbered as they are read; others need a sort.
+        whole = read_whole(self.spark, self.files[source])
+        lines = read_lines(self.spark, self.raw_root, source, dates, numbered_later=whole)
+        if whole:
+            # Many small files make many small tasks, and each Python task has a fixed
+            # cost; coalescing concatenates them in order, so each file stays in one.
+            tasks = 2 * self.spark.sparkContext.defaultParallelism
+            if lines.rdd.getNumPartitions() > tasks:
+                lines = lines.coalesce(tasks)
+        return validate_lines(lines, source, reference, number=whole)
 
     def _ingest_source(self, source: str, reference: Reference | None) -> SourceCounts:
         counts = SourceCounts(source)
@@ -219,24 +244,25 @@ class IngestRun:
         if dates == []:
             log.info("%s: no new or changed raw files", source)
             return counts
-        lines = self._lines(source, dates).persist(StorageLevel.MEMORY_AND_DISK)
+        # Every line gives one parsed row with its raw text, so bronze is written from the
+        # parsed rows: the lines are read and held once.
+        parsed = self._parsed(source, dates, reference or Reference({}))
+        if source == "events":
+            parsed = flag_unknown_fixtures(parsed, self.lake.read(FIXTURES.name))
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            with _phase(source, "read"):
-                counts.lines_read = lines.count()
+            with _phase(source, "read and validate"):
+                per_file = {
+                    r["source_file"]: r["count"]
+                    for r in parsed.groupBy("source_file").count().collect()
+                }  # one row per file read
+            counts.lines_read = sum(per_file.values())
             if not self.from_bronze:
                 with _phase(source, "bronze"):
-                    counts.new_lines = self._land_bronze(source, lines)
-            reference = reference or Reference(market_launch={})
-            parsed = validate_lines(lines, source, reference)
-            if source == "events":
-                parsed = flag_unknown_fixtures(parsed, self.lake.read(FIXTURES.name))
-            parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-            try:
-                self._load_parsed(source, parsed, counts)
-            finally:
-                parsed.unpersist()
+                    counts.new_lines = self._land_bronze(source, parsed, per_file)
+            self._load_parsed(source, parsed, counts)
         finally:
-            lines.unpersist()
+            parsed.unpersist()
         log.info(
             "%s: read %d, accepted %d, duplicates %d, quarantined %d %s",
             source,
@@ -248,23 +274,28 @@ class IngestRun:
         )
         return counts
 
-    def _land_bronze(self, source: str, lines: DataFrame) -> int:
-        """Append the lines of files bronze has not seen; bronze is never rewritten."""
-        landed = self.lake.read(BRONZE_LINES.name).where(F.col("source") == source)
-        landed_files = landed.select("source_file").distinct()
-        new = lines.join(landed_files, "source_file", "left_anti")
-        new = new.select(
-            F.lit(source).alias("source"),
-            *LINE_COLUMNS,
-            F.lit(self.run_id).alias("ingest_run_id"),
-            F.lit(self.started_at).cast("timestamp").alias("ingested_at"),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            count = new.count()
-            if count:
-                self.lake.append(BRONZE_LINES.name, new.select(*BRONZE_LINES.columns))
-        finally:
-            new.unpersist()
+    def _land_bronze(self, source: str, parsed: DataFrame, per_file: dict[str, int]) -> int:
+        """Append the lines of files bronze has not seen; bronze is never rewritten. (An
+        append is one commit, so a file is in bronze whole or not at all.)"""
+        landed = {
+            r["source_file"]
+            for r in self.lake.read(BRONZE_LINES.name)
+            .where((F.col("source") == source) & F.col("source_file").isin(sorted(per_file)))
+            .select("source_file")
+            .distinct()
+            .collect()
+        }  # at most the files of this run
+        new = parsed.where(~F.col("source_file").isin(sorted(landed))) if landed else parsed
+        count = sum(n for f, n in per_file.items() if f not in landed)
+        if count:
+            rows = new.select(
+                F.lit(source).alias("source"),
+                *LINE_COLUMNS,
+                F.lit(self.run_id).alias("ingest_run_id"),
+                F.lit(self.started_at).cast("timestamp").alias("ingested_at"),
+            )
+            # One source is one partition of bronze: each task writes its own file.
+            self.lake.append(BRONZE_LINES.name, rows.select(*BRONZE_LINES.columns), spread=True)
         return count
 
     def _load_parsed(self, source: str, parsed: DataFrame, counts: SourceCounts) -> None:
@@ -272,12 +303,12 @@ class IngestRun:
         rejected = parsed.where(F.col("reject_reason").isNotNull())
         valid = parsed.where(F.col("reject_reason").isNull())
 
-        with _phase(source, "validate"):
-            reasons = rejected.groupBy("reject_reason").count().collect()
+        reasons = rejected.groupBy("reject_reason").count().collect()
         counts.reasons = {r["reject_reason"]: r["count"] for r in reasons}
         counts.quarantined = sum(counts.reasons.values())
-        with _phase(source, "quarantine"):
-            self._quarantine(source, rejected)
+        if counts.quarantined:
+            with _phase(source, "quarantine"):
+                self._quarantine(source, rejected)
 
         key = spec.keys[0]
         silver = self._with_derived(spec, valid)
@@ -287,49 +318,56 @@ class IngestRun:
             existing = existing.where(_in_partitions(spec, partitions, alias=None))
         partition_filter = None if partitions is None else _in_partitions(spec, partitions, "t")
         prefer_latest = source in PREFER_LATEST
-        classified = classify_deliveries(silver, existing, key, prefer_latest).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        try:
-            with _phase(source, "classify"):
-                tally = classified.groupBy("_status", "_changed").count().collect()
-            counts.accepted = sum(r["count"] for r in tally if r["_status"] == ACCEPTED)
-            counts.changed = sum(r["count"] for r in tally if r["_changed"])
-            counts.duplicates = sum(r["count"] for r in tally if r["_status"] != ACCEPTED)
-            # Checkpointed: Delta re-caches plans that read the target after the MERGE,
-            # which would re-classify these rows against the merged table.
-            changed = classified.where("_changed").select(*spec.columns).localCheckpoint()
-            counts.silver_version = self.lake.version(spec.name)
-            if counts.changed:
-                with _phase(source, "merge"):
-                    counts.silver_version = self.lake.merge(
-                        spec.name,
-                        changed,
-                        list(spec.keys),
-                        update_condition=update_condition(prefer_latest),
-                        partition_filter=partition_filter,
-                    ).version
+        with _phase(source, "classify"):
+            contested = self._materialize(contested_keys(silver, existing, key, prefer_latest))
+            # It reads the parsed rows and the materialized contested keys, not silver:
+            # writing silver cannot change which rows it has.
+            classified = classify_deliveries(silver, contested, key, prefer_latest)
+            tally = classified.groupBy("_status", "_changed").count().collect()
+        counts.accepted = sum(r["count"] for r in tally if r["_status"] == ACCEPTED)
+        counts.changed = sum(r["count"] for r in tally if r["_changed"])
+        counts.duplicates = sum(r["count"] for r in tally if r["_status"] != ACCEPTED)
+        changed = classified.where("_changed").select(*spec.columns)
+        counts.silver_version = self.lake.version(spec.name)
+        if counts.changed:
+            with _phase(source, "merge"):
+                counts.silver_version = self.lake.merge(
+                    spec.name,
+                    changed,
+                    list(spec.keys),
+                    update_condition=update_condition(prefer_latest),
+                    partition_filter=partition_filter,
+                ).version
+        if source in REPLAYABLE_SOURCES:
             self._resolve_quarantine(valid)
-            if source == "events" and counts.changed:
-                with _phase(source, "spells and sessions"):
-                    self._derive_from_events(changed)
-        finally:
-            classified.unpersist()
+        if source == "events" and counts.changed:
+            with _phase(source, "spells and sessions"):
+                self._derive_from_events(changed, partitions)
+
+    def _materialize(self, small: DataFrame) -> DataFrame:
+        """A DataFrame computed now, cut from what it was read from: brought to the
+        driver when it has at most ``BROADCAST_ROWS`` rows (then joined by broadcast,
+        without moving the other side), else computed again and checkpointed on the
+        executors."""
+        rows = small.limit(BROADCAST_ROWS + 1).collect()
+        if len(rows) > BROADCAST_ROWS:
+            return small.localCheckpoint()
+        return self.spark.createDataFrame(rows, small.schema)
 
     @staticmethod
     def _with_derived(spec: TableSpec, valid: DataFrame) -> DataFrame:
-        if "event_date" in spec.columns:
-            valid = valid.withColumn("event_date", F.to_date("ts"))
-        if "post_date" in spec.columns:
-            valid = valid.withColumn("post_date", F.to_date("ts"))
+        if spec.date_column:
+            day = F.to_date("ts")
+            valid = valid.withColumn(spec.date_column, day)
+            valid = valid.withColumn(spec.partition_by[0], F.trunc(day, "MM"))
         return valid.select(*spec.columns)
 
     @staticmethod
     def _partitions(spec: TableSpec, rows: DataFrame) -> list[dt.date] | None:
-        """The date partitions a batch touches (late events included), to prune MERGEs."""
-        if not spec.partition_by:
+        """The dates a batch touches (late events included), to prune MERGEs."""
+        if not spec.date_column:
             return None
-        return sorted(r[0] for r in rows.select(spec.partition_by[0]).distinct().collect())
+        return sorted(r[0] for r in rows.select(spec.date_column).distinct().collect())
 
     # ---- quarantine --------------------------------------------------------
     def _quarantine(self, source: str, rejected: DataFrame) -> None:
@@ -377,46 +415,48 @@ class IngestRun:
         )
 
     def _replay_quarantine(self, reference: Reference | None) -> SourceCounts:
-        """Re-validate replayable quarantined lines that this run's dates did not cover."""
+        """Re-validate replayable quarantined lines that this run's dates did not cover
+        (lines of the landing dates it read were validated against today's calendar)."""
         waiting = self.lake.read(QUARANTINE.name).where(
             F.col("replayable") & F.col("resolved_run_id").isNull() & (F.col("source") == "events")
         )
         counts = SourceCounts("quarantine_replay")
-        lines = waiting.select(*LINE_COLUMNS[:-1], F.lit(True).alias("valid_utf8")).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        try:
-            counts.lines_read = lines.count()
-            if counts.lines_read:
-                parsed = flag_unknown_fixtures(
-                    validate_lines(lines, "events", reference or Reference({})),
-                    self.lake.read(FIXTURES.name),
-                ).persist(StorageLevel.MEMORY_AND_DISK)
-                try:
-                    self._load_parsed("events", parsed, counts)
-                finally:
-                    parsed.unpersist()
-        finally:
-            lines.unpersist()
+        covered = self.read_dates.get("events", [])
+        if covered is None:  # every landing date was read
+            return counts
+        if covered:
+            waiting = waiting.where(~F.col("landing_date").isin(covered))
+        # Checkpointed, not cached: a cached plan that reads the quarantine would be
+        # computed again once this replay marks its lines resolved, and lose them.
+        lines = waiting.select(*LINE_COLUMNS[:-1], F.lit(True).alias("valid_utf8"))
+        lines = lines.localCheckpoint()
+        counts.lines_read = lines.count()
+        if counts.lines_read:
+            parsed = flag_unknown_fixtures(
+                validate_lines(lines, "events", reference or Reference({})),
+                self.lake.read(FIXTURES.name),
+            ).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                self._load_parsed("events", parsed, counts)
+            finally:
+                parsed.unpersist()
         return counts
 
     # ---- derived silver ----------------------------------------------------
-    def _derive_from_events(self, changed: DataFrame) -> None:
-        """Refresh playback sessions and the spells of users whose events changed."""
+    def _derive_from_events(self, changed: DataFrame, dates: list[dt.date]) -> None:
+        """Refresh playback sessions and the spells of users whose events changed
+        (``dates``: the event dates of the changed events)."""
         playbacks = changed.where(F.col("event_type") == "playback")
         sessions = playback_sessions(playbacks, self.lake.read(FIXTURES.name))
         self.lake.merge(
             PLAYBACK.name,
             sessions,
             list(PLAYBACK.keys),
-            partition_filter=_in_partitions(PLAYBACK, self._partitions(PLAYBACK, sessions), "t"),
+            partition_filter=_in_partitions(PLAYBACK, dates, "t"),
         )
-        users = (
-            changed.where(F.col("event_type").isin("signup", "cancel", "payment"))
-            .select("user_id")
-            .distinct()
-        )
-        history = self.lake.read(EVENTS.name).join(users, "user_id", "left_semi")
+        billing = F.col("event_type").isin(*SPELL_EVENTS)
+        users = changed.where(billing).select("user_id").distinct()
+        history = self.lake.read(EVENTS.name).where(billing).join(users, "user_id", "left_semi")
         self.lake.merge(SUBSCRIPTIONS.name, subscription_spells(history), list(SUBSCRIPTIONS.keys))
 
     # ---- run log -----------------------------------------------------------
@@ -452,8 +492,17 @@ def _describe(dates: list[dt.date] | None) -> str:
 
 
 def _in_partitions(spec: TableSpec, dates: list[dt.date], alias: str | None) -> str:
-    column = f"{alias}.{spec.partition_by[0]}" if alias else spec.partition_by[0]
+    """SQL for the rows of these dates: their months' partitions (pruned), then the
+    dates themselves (files skipped by their date statistics)."""
     if not dates:
         return "false"
-    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
-    return f"{column} IN ({listed})"
+    prefix = f"{alias}." if alias else ""
+    months = sorted({d.replace(day=1) for d in dates})
+    return (
+        f"{prefix}{spec.partition_by[0]} IN ({_date_list(months)}) "
+        f"AND {prefix}{spec.date_column} IN ({_date_list(dates)})"
+    )
+
+
+def _date_list(dates: list[dt.date]) -> str:
+    return ", ".join(f"DATE'{d.isoformat()}'" for d in dates)

@@ -2,7 +2,7 @@
 
 ``read_lines`` turns a raw folder into (landing_date, source_file, line_number, line,
 valid_utf8) rows; ``validate_lines`` applies the pure-Python validator of the source per
-partition (``mapInPandas``) with an explicit output schema; ``flag_unknown_fixtures``
+partition (``mapInArrow``) with an explicit output schema; ``flag_unknown_fixtures``
 rejects playbacks whose fixture is not in the calendar, by a join.
 """
 
@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
-import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from fanbase.ingest.contract import NOT_UTF8, VALIDATORS, Reference, Rejected
@@ -35,10 +36,12 @@ REJECT_FIELDS = [
     StructField("reject_reason", StringType()),
     StructField("reject_detail", StringType()),
 ]
+REJECT_NAMES = {f.name for f in REJECT_FIELDS}
 # Contract field -> silver column where the names differ.
 RENAMED = {"reason": "cancel_reason"}
+RENAMED_BACK = {v: k for k, v in RENAMED.items()}
 # Columns silver derives itself rather than reads from the line.
-DERIVED = {"event_date", "post_date"}
+DERIVED = {"event_date", "event_month", "post_date", "post_month"}
 
 
 class RawLayoutError(Exception):
@@ -59,38 +62,76 @@ class RawFile:
 
 
 def list_raw_files(spark: SparkSession, raw_root: str, source: str) -> list[RawFile]:
-    """The files Spark's text reader would read for a source, from a file system
-    listing (Hadoop's, so local, s3:// and dbfs:/ alike): names, sizes, modification
-    times, no content. Hidden files (``_``/``.``) are skipped, as Spark skips them."""
+    """The files Spark's text reader would read for a source: names, sizes, modification
+    times, no content. Spark lists them itself (the binaryFile source without its
+    content column opens no file), in parallel for large folders, on any file system it
+    reads (local, s3://, dbfs:/). Hidden files and folders (``_``/``.``) are skipped, as
+    the text reader skips them. One row per file comes back: the listing grows with the
+    number of files, not with lines."""
     folder, dated = SOURCE_DIRS[source]
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(source_path(raw_root, source))
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(path):
-        raise RawLayoutError(f"{path}: not found; EVENTS.md expects {folder}/ under the raw root")
-    pattern = re.compile(rf".*/({folder}/(?:date=(\d{{4}}-\d{{2}}-\d{{2}})/)?[^/]+)$")
-    found = fs.listFiles(path, True)
-    out = []
-    while found.hasNext():
-        status = found.next()
-        name = status.getPath().toString()
-        match = pattern.match(name)
-        parts = name.split("/")
-        if match is None or any(p.startswith(("_", ".")) for p in parts[-2:]):
-            continue
-        if dated and match.group(2) is None:
-            raise RawLayoutError(f"{name}: expected date=YYYY-MM-DD/ folders (landing dates)")
-        day = dt.date.fromisoformat(match.group(2)) if match.group(2) else None
-        out.append(
-            RawFile(source, day, match.group(1), status.getLen(), status.getModificationTime())
+    path = source_path(raw_root, source)
+    try:
+        found = (
+            spark.read.format("binaryFile")
+            .option("recursiveFileLookup", "true")
+            .load(path)
+            .select("path", "length", F.unix_millis("modificationTime").alias("modified_ms"))
+            .collect()
         )
+    except Exception as err:  # Spark says PATH_NOT_FOUND for a missing folder
+        if "PATH_NOT_FOUND" in str(err) or "Path does not exist" in str(err):
+            raise RawLayoutError(
+                f"{path}: not found; EVENTS.md expects {folder}/ under the raw root"
+            ) from None
+        raise
+    pattern = re.compile(rf".*/({folder}/(?:date=(\d{{4}}-\d{{2}}-\d{{2}})/)?[^/]+)$")
+    out = []
+    for row in sorted(found, key=lambda r: r["path"]):
+        match = pattern.match(row["path"])
+        if match is None:
+            raise RawLayoutError(
+                f"{row['path']}: not where EVENTS.md puts {source} files ({folder}/"
+                f"{'date=YYYY-MM-DD/' if dated else ''}<file>)"
+            )
+        if dated and match.group(2) is None:
+            raise RawLayoutError(
+                f"{row['path']}: expected date=YYYY-MM-DD/ folders (landing dates)"
+            )
+        day = dt.date.fromisoformat(match.group(2)) if match.group(2) else None
+        out.append(RawFile(source, day, match.group(1), row["length"], row["modified_ms"]))
     return out
 
 
+def read_whole(spark: SparkSession, files: list[RawFile]) -> bool:
+    """True when Spark reads each of these files in one task, from its first line to its
+    last: gzip files (which cannot be split) and files no larger than the smallest split
+    Spark makes (openCostInBytes, capped by maxPartitionBytes). Their lines can then be
+    numbered in the order they are read, without a sort."""
+    conf = spark.conf
+    smallest_split = min(
+        _bytes(conf.get("spark.sql.files.openCostInBytes", "4194304")),
+        _bytes(conf.get("spark.sql.files.maxPartitionBytes", "134217728")),
+    )
+    return all(f.source_file.endswith(".gz") or f.size_bytes <= smallest_split for f in files)
+
+
+def _bytes(setting: str) -> int:
+    """A Spark byte setting ('4194304', '4m', '128MB') in bytes."""
+    text = setting.strip().lower().removesuffix("b")
+    scale = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}.get(text[-1:], 1)
+    return int(float(text.rstrip("kmgt")) * scale)
+
+
 def read_lines(
-    spark: SparkSession, raw_root: str, source: str, landing_dates: list[dt.date] | None
+    spark: SparkSession,
+    raw_root: str,
+    source: str,
+    landing_dates: list[dt.date] | None,
+    numbered_later: bool = False,
 ) -> DataFrame:
-    """Every line of a source (for the given landing dates), numbered within its file."""
+    """Every line of a source (for the given landing dates), numbered within its file.
+    ``numbered_later`` (only for files ``read_whole`` says are read whole): the line
+    number is left null for ``validate_lines(..., number=True)`` to count."""
     folder, dated = SOURCE_DIRS[source]
     path = source_path(raw_root, source)
     try:
@@ -111,9 +152,13 @@ def read_lines(
         raw = raw.withColumn("landing_date", F.lit(None).cast("date"))
     pattern = rf".*/({folder}{'/date=[^/]+' if dated else ''}/[^/]+)$"
     raw = raw.withColumn("source_file", F.regexp_extract(F.input_file_name(), pattern, 1))
-    # Lines of one file keep their order in monotonically increasing ids, also when a
-    # large uncompressed file is split across partitions.
-    order = Window.partitionBy("source_file").orderBy(F.monotonically_increasing_id())
+    if numbered_later:
+        number = F.lit(None).cast("long")
+    else:
+        # Lines of one file keep their order in monotonically increasing ids, also when a
+        # large uncompressed file is split across partitions (a sort by file).
+        order = Window.partitionBy("source_file").orderBy(F.monotonically_increasing_id())
+        number = F.row_number().over(order).cast("long")
     # The text reader passes bytes through untouched; decoding replaces bytes that are
     # not UTF-8 with U+FFFD, and comparing with the original tells which lines had any.
     raw_bytes = F.col("value").cast("binary")
@@ -121,14 +166,15 @@ def read_lines(
     return raw.select(
         "landing_date",
         "source_file",
-        F.row_number().over(order).cast("long").alias("line_number"),
+        number.alias("line_number"),
         decoded.alias("line"),
         (F.encode(decoded, "UTF-8") == raw_bytes).alias("valid_utf8"),
     )
 
 
 def parsed_schema(source: str) -> StructType:
-    """Line key + the silver columns read from the line + the rejection reason."""
+    """The line's columns (LINE_COLUMNS) + the silver columns read from the line + the
+    rejection reason."""
     spec = SILVER_BY_SOURCE[source]
     key = {f.name for f in LINE_KEY}
     fields = [f for f in LINE_KEY]
@@ -140,62 +186,73 @@ def parsed_schema(source: str) -> StructType:
     )
 
 
-def validate_partition(
-    batches: Iterator[pd.DataFrame], source: str, reference: Reference, columns: list[str]
-) -> Iterator[pd.DataFrame]:
-    """Plain pandas: validate each line into the typed columns or a reason.
+# Columns of every parsed row that come through validation untouched, as Arrow arrays.
+PASSED_THROUGH = LINE_COLUMNS
 
-    The raw text is kept on every row: a line accepted here can still be rejected by
-    the fixture join, and the quarantine keeps lines as landed."""
+
+def validate_batches(
+    batches: Iterator[pa.RecordBatch],
+    source: str,
+    reference: Reference,
+    schema: pa.Schema,
+    number: bool = False,
+) -> Iterator[pa.RecordBatch]:
+    """Plain Python over Arrow: validate each line into the typed columns or a reason.
+
+    The line's own columns (landing date, file, line number, the raw text) pass through
+    as the Arrow arrays they came in; only the text goes through Python. The raw text is
+    kept on every row: a line accepted here can still be rejected by the fixture join,
+    and the quarantine keeps lines as landed. ``number``: the batches are one task's
+    lines of whole files in reading order, and line numbers are counted here."""
     validator = VALIDATORS[source]
-    wanted = [c for c in columns if c not in ("reject_reason", "reject_detail", *LINE_COLUMNS)]
-    contract_name = {v: k for k, v in RENAMED.items()}
+    typed = [f for f in schema if f.name not in PASSED_THROUGH and f.name not in REJECT_NAMES]
+    fields = [RENAMED_BACK.get(f.name, f.name) for f in typed]
+    seen: dict[str, int] = {}  # lines counted so far per file, across this task's batches
     for batch in batches:
-        out: dict[str, list] = {c: [] for c in columns}
-        for landing, source_file, number, line, utf8 in zip(
-            batch["landing_date"],
-            batch["source_file"],
-            batch["line_number"],
-            batch["line"],
-            batch["valid_utf8"],
-        ):
-            landing_date = None if landing is None or pd.isna(landing) else _as_date(landing)
-            if utf8:
-                result = validator(line if line is not None else "", landing_date, reference)
+        if number:
+            batch = _numbered(batch, seen)
+        landings = batch.column(LINE_COLUMNS.index("landing_date")).to_pylist()
+        lines = batch.column(LINE_COLUMNS.index("line")).to_pylist()
+        utf8 = batch.column(LINE_COLUMNS.index("valid_utf8")).to_pylist()
+        values: list[list] = [[] for _ in typed]
+        reasons, details = [], []
+        for landing_date, line, ok in zip(landings, lines, utf8):
+            result = validator(line or "", landing_date, reference) if ok else NOT_UTF8
+            if result.__class__ is Rejected:
+                reasons.append(result.reason)
+                details.append(result.detail)
+                for column in values:
+                    column.append(None)
             else:
-                result = NOT_UTF8
-            out["landing_date"].append(landing_date)
-            out["source_file"].append(source_file)
-            out["line_number"].append(number)
-            out["line"].append(line)
-            out["valid_utf8"].append(bool(utf8))
-            if isinstance(result, Rejected):
-                out["reject_reason"].append(result.reason)
-                out["reject_detail"].append(result.detail)
-                for c in wanted:
-                    out[c].append(None)
-            else:
-                out["reject_reason"].append(None)
-                out["reject_detail"].append(None)
-                for c in wanted:
-                    out[c].append(result.get(contract_name.get(c, c)))
-        yield pd.DataFrame(out, columns=columns)
+                reasons.append(None)
+                details.append(None)
+                for column, name in zip(values, fields):
+                    column.append(result.get(name))
+        arrays = [batch.column(i) for i in range(len(PASSED_THROUGH))]
+        arrays += [pa.array(v, type=f.type) for v, f in zip(values, typed)]
+        arrays += [pa.array(reasons, type=pa.string()), pa.array(details, type=pa.string())]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return pd.Timestamp(value).date()
+def _numbered(batch: pa.RecordBatch, seen: dict[str, int]) -> pa.RecordBatch:
+    numbers = []
+    for source_file in batch.column(LINE_COLUMNS.index("source_file")).to_pylist():
+        seen[source_file] = n = seen.get(source_file, 0) + 1
+        numbers.append(n)
+    at = LINE_COLUMNS.index("line_number")
+    return batch.set_column(at, "line_number", pa.array(numbers, type=pa.int64()))
 
 
-def validate_lines(lines: DataFrame, source: str, reference: Reference) -> DataFrame:
+def validate_lines(
+    lines: DataFrame, source: str, reference: Reference, number: bool = False
+) -> DataFrame:
+    """``lines`` (LINE_COLUMNS) validated: parsed_schema(source), per partition.
+    ``number``: count the line numbers (lines of ``read_lines(..., numbered_later=True)``,
+    straight from the reader, never shuffled)."""
     schema = parsed_schema(source)
-    fn = partial(
-        validate_partition, source=source, reference=reference, columns=schema.fieldNames()
-    )
-    return lines.mapInPandas(fn, schema)
+    arrow = to_arrow_schema(schema)
+    fn = partial(validate_batches, source=source, reference=reference, schema=arrow, number=number)
+    return lines.select(*LINE_COLUMNS).mapInArrow(fn, schema)
 
 
 def flag_unknown_fixtures(parsed: DataFrame, fixtures: DataFrame) -> DataFrame:

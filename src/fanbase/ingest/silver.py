@@ -23,38 +23,51 @@ def _delivery(landing: str, source_file: str, line_number: str) -> F.Column:
     )
 
 
-def classify_deliveries(
+def contested_keys(
     valid: DataFrame, existing: DataFrame, key: str, prefer_latest: bool = False
+) -> DataFrame:
+    """The keys whose delivery needs a decision: delivered more than once in this batch,
+    or already in silver. One row per such key: ``_best``, the batch delivery that wins
+    within the batch, and ``_theirs``, silver's delivery (null if not in silver).
+
+    Only the keys and delivery orders are shuffled, never whole rows, and the result is
+    small (redeliveries are the exception), so ``classify_deliveries`` can join it to the
+    rows without moving them. ``existing`` holds silver's current rows (of the touched
+    partitions)."""
+    best = F.max if prefer_latest else F.min
+    batch = valid.groupBy(key).agg(
+        F.count(F.lit(1)).alias("_n"),
+        best(_delivery("landing_date", "source_file", "line_number")).alias("_best"),
+    )
+    current = existing.select(
+        F.col(key), _delivery("landing_date", "source_file", "line_number").alias("_theirs")
+    )
+    return (
+        batch.join(current, key, "left")
+        .where((F.col("_n") > 1) | F.col("_theirs").isNotNull())
+        .select(key, "_best", "_theirs")
+    )
+
+
+def classify_deliveries(
+    valid: DataFrame, contested: DataFrame, key: str, prefer_latest: bool = False
 ) -> DataFrame:
     """Mark each valid line ``accepted`` (the delivery silver keeps) or ``duplicate``.
 
     For events the earliest delivery wins (so the outcome does not depend on the order
     landing dates are processed in); for reference data the latest wins (a calendar
-    update replaces the old row). ``existing`` holds silver's current key and line
-    columns. Adds ``_status`` and ``_changed`` (accepted and not already in silver as
-    this very line).
+    update replaces the old row). ``contested`` is ``contested_keys`` of the same rows,
+    materialized. Adds ``_status`` and ``_changed`` (accepted and not already in silver
+    as this very line).
     """
-    direction = F.desc if prefer_latest else F.asc
-    rank = Window.partitionBy(key).orderBy(
-        direction(F.coalesce("landing_date", _epoch())),
-        direction("source_file"),
-        direction("line_number"),
-    )
-    ranked = valid.withColumn("_rank", F.row_number().over(rank))
-    current = existing.select(
-        F.col(key).alias("_key"),
-        F.coalesce("landing_date", _epoch()).alias("_t_landing"),
-        F.col("source_file").alias("_t_file"),
-        F.col("line_number").alias("_t_line"),
-    )
-    joined = ranked.join(current, ranked[key] == current["_key"], "left")
+    joined = valid.join(contested, key, "left")
     mine = _delivery("landing_date", "source_file", "line_number")
-    theirs = _delivery("_t_landing", "_t_file", "_t_line")
+    theirs = F.col("_theirs")
     better = (mine > theirs) if prefer_latest else (mine < theirs)
-    same = mine == theirs
-    first_in_batch = F.col("_rank") == 1
-    accepted = first_in_batch & (F.col("_key").isNull() | same | better)
-    changed = first_in_batch & (F.col("_key").isNull() | better)
+    first_in_batch = F.col("_best").isNull() | (mine == F.col("_best"))
+    new = theirs.isNull()
+    accepted = first_in_batch & (new | (mine == theirs) | better)
+    changed = first_in_batch & (new | better)
     return joined.select(
         *valid.columns,
         F.when(accepted, ACCEPTED).otherwise(DUPLICATE).alias("_status"),
@@ -82,6 +95,7 @@ def playback_sessions(playbacks: DataFrame, fixtures: DataFrame) -> DataFrame:
         "market",
         "ts",
         "event_date",
+        "event_month",
         "device",
         "mode",
         "watch_seconds",

@@ -21,6 +21,8 @@ from pyspark.sql.types import (
 
 from fanbase.ingest.contract import CHANNELS, DEVICES, MODES, PAYMENT_STATUSES, PLANS
 
+MONTH_COMMENT = "first day of the month of {}; the partition column"
+
 
 def col(name: str, dtype, comment: str, nullable: bool = True) -> StructField:
     return StructField(name, dtype, nullable, {"comment": comment})
@@ -40,6 +42,11 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     constraints: dict[str, str] = field(default_factory=dict)
     change_feed: bool = True
+    # Fact tables: the date column whose month is the partition column. Monthly, not
+    # daily, partitions: a day of a service's events is far smaller than the file size
+    # Delta reads well, and a daily partition per table made ingest write ~370 small
+    # files each (twice as slow). MERGEs prune by month and skip files by date.
+    date_column: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -110,7 +117,8 @@ EVENTS = TableSpec(
             col("event_id", StringType(), "unique event id; redeliveries are merged away", False),
             col("event_type", StringType(), "signup, cancel, payment, playback or app_open", False),
             col("ts", TimestampType(), "event time (UTC)", False),
-            col("event_date", DateType(), "date of ts (UTC); the partition column", False),
+            col("event_date", DateType(), "date of ts (UTC)", False),
+            col("event_month", DateType(), MONTH_COMMENT.format("event_date"), False),
             col("user_id", StringType(), "pseudonymous subscriber id", False),
             col("market", StringType(), "ISO 3166-1 alpha-2 market of the subscription", False),
             col("subscription_id", StringType(), "subscription spell (signup, cancel, payment)"),
@@ -136,7 +144,8 @@ EVENTS = TableSpec(
     ),
     keys=("event_id",),
     comment="Typed, validated, de-duplicated product events (all types); one row per event_id.",
-    partition_by=("event_date",),
+    partition_by=("event_month",),
+    date_column="event_date",
     constraints={
         "known_event_type": _in(
             "event_type", ["signup", "cancel", "payment", "playback", "app_open"]
@@ -151,6 +160,7 @@ EVENTS = TableSpec(
         "non_negative_watch": "watch_seconds IS NULL OR watch_seconds >= 0",
         "non_negative_buffering": "buffering_seconds IS NULL OR buffering_seconds >= 0",
         "event_date_of_ts": "event_date = to_date(ts)",
+        "event_month_of_date": "event_month = trunc(event_date, 'MM')",
     },
 )
 
@@ -163,7 +173,8 @@ PLAYBACK = TableSpec(
             col("user_id", StringType(), "pseudonymous subscriber id", False),
             col("market", StringType(), "market of the subscription", False),
             col("ts", TimestampType(), "session time (UTC)", False),
-            col("event_date", DateType(), "date of ts (UTC); the partition column", False),
+            col("event_date", DateType(), "date of ts (UTC)", False),
+            col("event_month", DateType(), MONTH_COMMENT.format("event_date"), False),
             col("device", StringType(), "device class", False),
             col("mode", StringType(), "live, catchup or highlights", False),
             col("watch_seconds", LongType(), "seconds watched", False),
@@ -177,8 +188,10 @@ PLAYBACK = TableSpec(
     ),
     keys=("event_id",),
     comment="Playback sessions joined to their fixture's sport and competition.",
-    partition_by=("event_date",),
+    partition_by=("event_month",),
+    date_column="event_date",
     constraints={
+        "event_month_of_date": "event_month = trunc(event_date, 'MM')",
         "known_device": _in("device", DEVICES),
         "known_mode": _in("mode", MODES),
         "non_negative_watch": "watch_seconds >= 0",
@@ -242,7 +255,8 @@ SOCIAL = TableSpec(
         [
             col("post_id", StringType(), "unique post id; repeats are merged away", False),
             col("ts", TimestampType(), "post time (UTC)", False),
-            col("post_date", DateType(), "date of ts (UTC); the partition column", False),
+            col("post_date", DateType(), "date of ts (UTC)", False),
+            col("post_month", DateType(), MONTH_COMMENT.format("post_date"), False),
             col("platform", StringType(), "twitter, instagram, facebook, reddit, ...", False),
             col("market", StringType(), "market the post is attributed to", False),
             col("language", StringType(), "ISO 639-1 language", False),
@@ -258,7 +272,9 @@ SOCIAL = TableSpec(
     ),
     keys=("post_id",),
     comment="Social-network posts from the listening feed, de-duplicated.",
-    partition_by=("post_date",),
+    partition_by=("post_month",),
+    date_column="post_date",
+    constraints={"post_month_of_date": "post_month = trunc(post_date, 'MM')"},
 )
 
 LABELS = TableSpec(
