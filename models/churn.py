@@ -147,8 +147,10 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     # Balanced weights: each class weighs half the fitting rows.
     w_pos, w_neg = n_fit / (2.0 * pos_fit), n_fit / (2.0 * (n_fit - pos_fit))
     weight = F.when(F.col("label") == 1, w_pos).otherwise(w_neg)
-    fit_x = prep_model.transform(fit).withColumn("weight", weight).cache()
-    cal_x = prep_model.transform(calibration).withColumn("weight", F.lit(1.0)).cache()
+    fit_x = prep.right_sized(prep_model.transform(fit).withColumn("weight", weight), n_fit)
+    fit_x = fit_x.cache()
+    cal_x = prep_model.transform(calibration).withColumn("weight", F.lit(1.0))
+    cal_x = prep.right_sized(cal_x, n_cal).cache()
 
     best = None
     search = []
@@ -177,7 +179,8 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     fit_x.unpersist()
     cal_x.unpersist()
 
-    scored = pipeline.transform(test).select("label", F.col(OUTPUT).alias("probability")).cache()
+    scored = pipeline.transform(prep.right_sized(test, n_test))
+    scored = scored.select("label", F.col(OUTPUT).alias("probability")).cache()
     report = metrics.classification_report(scored)
     bins = metrics.reliability(scored)
     lift = metrics.lift_curve(scored)

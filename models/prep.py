@@ -106,3 +106,16 @@ def with_values(df, features: list[str]) -> tuple[list[str], list[str]]:
 
     counts = df.agg(*[F.count(F.col(f)).alias(f) for f in features]).first().asDict()
     return [f for f in features if counts[f]], [f for f in features if not counts[f]]
+
+
+# Rows per task for a model's cached training rows. Spark ML runs a job per iteration
+# (k-means, L-BFGS, each boosting round) with a task per partition, so a per-market
+# model's few thousand rows spread over the frame's partitions are mostly scheduling.
+ROWS_PER_TASK = 50_000
+
+
+def right_sized(df, rows: int):
+    """``df`` in one partition per ``ROWS_PER_TASK`` rows (at least one; never more
+    than it has). A coalesce: no shuffle, the rows stay where they are read."""
+    wanted = max(1, -(-rows // ROWS_PER_TASK))
+    return df.coalesce(wanted) if wanted < df.rdd.getNumPartitions() else df

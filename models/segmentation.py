@@ -60,7 +60,7 @@ def train(
         raise TrainingError(f"every feature is missing in these rows: {empty}")
     categorical = [c for c in frame.categorical if c in features]
     prep_model = Pipeline(stages=prep.stages(features, categorical, scale=True)).fit(data)
-    x = prep_model.transform(data).cache()
+    x = prep.right_sized(prep_model.transform(data), n).cache()
     evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
     search, best = [], None
     for point in grid_points(entry.algorithm.grid) or [{}]:

@@ -5,13 +5,6 @@ step receives it. Its Delta output must equal local mode's."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,161 +14,27 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not ready after {timeout}s")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(REPO),
-        ],
-        check=True,
-    )
-    (built,) = out.glob("fanbase-*.whl")
-    # Spark 3.5 puts only .zip/.egg/.jar --py-files on the executors' sys.path; a pure
-    # wheel is a zip, so it ships under that name (as the EMR steps do).
-    shipped = built.with_suffix(".zip")
-    shipped.write_bytes(built.read_bytes())
-    return shipped
+    from fanbase.standalone import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("dist"), REPO)
 
 
 @pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory):
     """Master + two one-core workers; every process is stopped, also on failure."""
-    spark_class = str(_spark_home() / "bin" / "spark-class")
-    logs = tmp_path_factory.mktemp("cluster-logs")
-    env = {**os.environ, "SPARK_HOME": str(_spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
-    port, ui = _free_port(), _free_port()
-    master_url = f"spark://127.0.0.1:{port}"
-    commands = [
-        [
-            spark_class,
-            "org.apache.spark.deploy.master.Master",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--webui-port",
-            str(ui),
-        ],
-    ] + [
-        [
-            spark_class,
-            "org.apache.spark.deploy.worker.Worker",
-            "--host",
-            "127.0.0.1",
-            "--cores",
-            "1",
-            "--memory",
-            "2g",
-            "--webui-port",
-            str(_free_port()),
-            "--work-dir",
-            str(logs / f"work{i}"),
-            master_url,
-        ]
-        for i in range(2)
-    ]
-    procs: list[subprocess.Popen] = []
-    try:
-        for i, cmd in enumerate(commands):
-            log_file = open(logs / f"proc{i}.log", "w")
-            procs.append(
-                subprocess.Popen(
-                    cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
-            if i == 0:
-                _wait_for(lambda: _port_open(port), 60, "spark master")
+    from fanbase.standalone import standalone_cluster
 
-        def _two_workers() -> bool:
-            text = (logs / "proc0.log").read_text()
-            return text.count("Registering worker") >= 2
-
-        _wait_for(_two_workers, 90, "two workers")
+    with standalone_cluster(tmp_path_factory.mktemp("cluster-logs")) as master_url:
         yield master_url
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _submit(master: str, settings, wheel: Path, job: str, cwd: Path, home: Path, *argv: str):
-    """spark-submit a job file taken out of the wheel (nothing from the source tree)."""
     from fanbase.session import local_jars
+    from fanbase.standalone import submit
 
-    entry = cwd / f"{job}.py"
-    with zipfile.ZipFile(wheel) as zf:
-        entry.write_bytes(zf.read(f"fanbase/jobs/{job}.py"))
-    env = {
-        **os.environ,
-        "FANBASE_HOME": str(home),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_HOME": str(_spark_home()),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-    }
-    submit = [
-        str(_spark_home() / "bin" / "spark-submit"),
-        "--master",
-        master,
-        "--deploy-mode",
-        "client",
-        "--total-executor-cores",
-        "2",
-        "--executor-cores",
-        "1",
-        "--executor-memory",
-        "1g",
-        "--conf",
-        "spark.ui.enabled=false",
-        "--jars",
-        ",".join(local_jars(settings.spark)),
-        "--py-files",
-        str(wheel),
-        str(entry),
-        *argv,
-    ]
-    return subprocess.run(submit, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return submit(master, local_jars(settings.spark), wheel, job, cwd, home, *argv)
 
 
 def test_smoke_job_on_standalone_cluster_equals_local(
