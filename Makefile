@@ -42,14 +42,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark at the demo's size, the pipeline at 1x/2x/4x and on a standalone
+# cluster (about two hours on 2 cores): writes BENCHMARKS.md and benchmarks/results/.
 bench: setup
-	$(BIN)/python benchmarks/bench_generator.py
-	$(BIN)/python benchmarks/bench_ingest.py
-	$(BIN)/python benchmarks/bench_features.py
-	$(BIN)/python benchmarks/bench_models.py
-	$(BIN)/python benchmarks/bench_survival.py
-	$(BIN)/python benchmarks/bench_attribution.py
-	$(BIN)/python benchmarks/bench_social.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .jars build dist *.egg-info lakehouse

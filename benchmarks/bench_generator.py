@@ -3,7 +3,7 @@
     python benchmarks/bench_generator.py [--users N --days D --workers W]
 
 Runs the default demo (or the given size) once with the default workers and once with
-workers=1, and writes benchmarks/results/generator.json.
+workers=1, and writes benchmarks/results/generator.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--days", type=int)
     parser.add_argument("--workers", type=int)
     parser.add_argument("--skip-serial", action="store_true", help="do not run workers=1")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     overrides = {k: v for k, v in vars(args).items() if k in ("users", "days", "workers") and v}
     settings = GeneratorSettings(**overrides)
@@ -98,8 +99,8 @@ def main() -> None:
         result["serial"] = serial
         result["speedup"] = round(serial["wall_seconds"] / parallel["wall_seconds"], 2)
         result["identical_line_counts"] = serial["lines_written"] == parallel["lines_written"]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

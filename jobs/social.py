@@ -209,7 +209,9 @@ def train_entry(ctx: JobContext, registry, entry, data: Inputs, runs: list) -> d
         if have < opts.min_rows:
             reason = f"{have} rows in language {language}, fewer than min_rows {opts.min_rows}"
             ctx.log.warning("%s: %s: no model", entry.name, reason)
-            runs.append(model_run_row(ctx.run_id, entry, partition, name, error=reason))
+            runs.append(
+                model_run_row(ctx.run_id, entry, partition, name, error=reason, skipped=True)
+            )
             continue
         started = time.perf_counter()
         train, test = text.held_out_split(

@@ -13,8 +13,10 @@ acquisition cost, per market and channel).
 
 A partition that cannot be fitted is a ``failed`` row with the reason in
 ``gold.survival_models`` and ``ops.model_runs``; the others carry on, and the job then
-fails naming it. Idempotent: a rerun replaces the entry's rows (customer value: the
-entry's rows of the same snapshot).
+fails naming it. A partition with fewer events than ``min_events`` is ``skipped`` (the
+reason in the same rows, a warning): too little data yet is not a failure.
+Idempotent: a rerun replaces the entry's rows (customer value: the entry's rows of the
+same snapshot).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     summary: dict = {
         "models": 0,
         "failed": [],
+        "skipped": [],
         "values": {},
         "unknown_start": {},
         "input_tables": {},
@@ -63,9 +66,12 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
             continue
         summary["models"] += done["models"]
         summary["failed"] += done["failed"]
+        summary["skipped"] += done["skipped"]
         summary["values"][entry.name] = done["values"]
         summary["unknown_start"][entry.name] = done["unknown_start"]
         summary["input_tables"].update(done["input_tables"])
+    if summary["skipped"]:
+        ctx.log.warning("skipped for too little data: %s", "; ".join(summary["skipped"]))
     if summary["failed"]:
         raise RuntimeError(
             f"{len(summary['failed'])} survival models failed: " + "; ".join(summary["failed"])
@@ -95,7 +101,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
         )
     lineage = {**frames.fit.lineage, "unknown_start_spells": unknown}
     tables = frames.fit.tables_read()
-    curves, hazards, models, runs, failed = [], [], [], [], []
+    curves, hazards, models, runs, failed, skipped = [], [], [], [], [], []
     for part in results:
         name = registered_name(registry.prefix, entry, part.values)
         label = stratum_label(entry.partition_by, part.values)
@@ -109,6 +115,8 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
             }
             reg = registry.log_survival(entry, part.values, part.result, card, lineage, ctx.run_id)
             version, run_id, alias = reg.version, reg.run_id, reg.alias
+        elif part.result["status"] == "skipped":
+            skipped.append(f"{name}: {part.result['reason']}")
         else:
             failed.append(f"{name}: {part.result['reason']}")
         base = sf.lineage(entry, label, name, version, run_id, frames.snapshot, tables, ctx.run_id)
@@ -126,6 +134,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
                 part.result["rows"],
                 float(part.result.get("seconds", 0.0)),
                 None if part.ok else part.result["reason"],
+                skipped=part.result["status"] == "skipped",
             )
         )
     where = f"model = '{entry.name}'"
@@ -145,6 +154,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     return {
         "models": sum(p.ok for p in results),
         "failed": failed,
+        "skipped": skipped,
         "values": scored_rows,
         "unknown_start": unknown,
         "input_tables": tables,
@@ -219,7 +229,8 @@ def format_results(entry, results) -> str:
         label = "/".join(p.values) if p.values else "(all)"
         r = p.result
         if not p.ok:
-            lines.append(f"{entry.name} {label}: FAILED {r['reason']}")
+            status = "skipped" if r["status"] == "skipped" else "FAILED"
+            lines.append(f"{entry.name} {label}: {status} {r['reason']}")
             continue
         concordance = r.get("concordance")
         shown = f"concordance={concordance:.3f}  " if concordance is not None else ""

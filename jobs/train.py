@@ -8,7 +8,10 @@ flagged for retraining since their last training.
 A model whose test metrics pass every gate of its entry becomes the ``champion``; the
 others become the ``challenger``. Each model is a row in ``ops.model_runs``; churn
 models also have their test-set calibration and lift curves in ``ops.model_curves``. If
-any model fails, the others still train and the job fails at the end, naming it.
+any model fails, the others still train and the job fails at the end, naming it. A model
+with too little data yet (too few rows, churners or days of history: ``NotEnoughData``)
+is skipped with the reason in its row, a warning rather than a failure (an entry none of
+whose models trained stays due).
 """
 
 from __future__ import annotations
@@ -167,14 +170,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     if curves:
         lake.append(MODEL_CURVES, ctx.spark.createDataFrame(curves, MODEL_CURVES_SCHEMA))
     print(format_outcomes(outcomes))
-    failed = [f"{o.name}: {o.error}" for o in outcomes if o.error] + unbuilt
+    failed = [f"{o.name}: {o.error}" for o in outcomes if o.error and not o.skipped] + unbuilt
+    skipped = [o.name for o in outcomes if o.skipped]
+    if skipped:
+        ctx.log.warning("%d models skipped for too little data: %s", len(skipped), skipped)
     if failed:
         raise RuntimeError(
             f"{len(failed)} of {len(outcomes) + len(unbuilt)} models failed: " + "; ".join(failed)
         )
     return {
         "rows_out": len(outcomes),
-        "models": len(outcomes),
+        "models": len(outcomes) - len(skipped),
+        "skipped": skipped,
         "champions": sum(o.alias == "champion" for o in outcomes),
         "challengers": sum(o.alias == "challenger" for o in outcomes),
         "not_trained_kinds": later,
@@ -190,7 +197,8 @@ def format_outcomes(outcomes: list) -> str:
     lines = [f"{'model':<{width}}  {'ver':>4}  {'alias':<10}  metrics"]
     for o in outcomes:
         if o.error:
-            lines.append(f"{o.name:<{width}}  {'-':>4}  {'FAILED':<10}  {o.error}")
+            status = "skipped" if o.skipped else "FAILED"
+            lines.append(f"{o.name:<{width}}  {'-':>4}  {status:<10}  {o.error}")
             continue
         shown = {k: v for k, v in o.trained.metrics.items() if k in _SHOWN}
         text = "  ".join(f"{k}={v:.3f}" for k, v in shown.items())

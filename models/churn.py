@@ -42,6 +42,12 @@ class TrainingError(Exception):
     """A model cannot be trained on these rows; worded for the analyst."""
 
 
+class NotEnoughData(TrainingError):
+    """Too little data for this model yet (rows, churners, days of history): the model
+    is skipped with the reason, not failed, and tried again on the next run. A new
+    market or a young deployment must not fail the nightly pipeline."""
+
+
 @dataclass
 class Trained:
     model: PipelineModel
@@ -87,7 +93,7 @@ def time_split(
     test_first = last - dt.timedelta(days=test_days - 1)
     train_last = test_first - dt.timedelta(days=gap_days + 1)
     if train_last < first:
-        raise TrainingError(
+        raise NotEnoughData(
             f"the rows span {first}..{last}: too short for {test_days} test days after "
             f"{gap_days} days of label horizon; lower `split.test_days` or add data"
         )
@@ -104,7 +110,7 @@ def time_split(
     # Fit rows end a horizon before calibration starts, as training ends before the test.
     fit_last = calibration_first - dt.timedelta(days=gap_days + 1)
     if fit_last < first:
-        raise TrainingError(
+        raise NotEnoughData(
             f"the rows span {first}..{last}: too short to fit, calibrate and test with "
             f"{gap_days} days of label horizon between them; lower `split.test_days` or add data"
         )
@@ -121,7 +127,7 @@ def _class_counts(df: DataFrame, what: str) -> tuple[int, int]:
     row = df.agg(F.count("*").alias("n"), F.sum("label").alias("pos")).first()
     n, pos = int(row["n"]), int(row["pos"] or 0)
     if n == 0 or pos == 0 or pos == n:
-        raise TrainingError(
+        raise NotEnoughData(
             f"the {what} rows need churners and stayers; got {pos} churners in {n} rows"
         )
     return n, pos

@@ -12,6 +12,7 @@ import json
 import math
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 
 import mlflow
@@ -22,6 +23,10 @@ from fanbase import code_version
 from fanbase.models import churn, plots, segmentation
 from fanbase.models.catalog import LOWER_IS_BETTER, Entry
 from fanbase.models.churn import Trained
+
+# MLflow's hint is about integer inputs that may be missing: the inputs are cast to doubles
+# before the signature is inferred, and the integer output (a segment id) is never missing.
+warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 # SQLite, the laptop default, takes one writer at a time: registry writes are serialised.

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from fanbase.models import prep
 from fanbase.models.catalog import Entry
-from fanbase.models.churn import Trained, TrainingError, grid_points
+from fanbase.models.churn import NotEnoughData, Trained, TrainingError, grid_points
 from fanbase.models.frames import ModelFrame
 
 OUTPUT = "segment_id"
@@ -54,7 +54,7 @@ def train(
     data = rows.select(*frame.features)
     n = data.count()
     if n < 10:
-        raise TrainingError(f"{n} rows: too few to cluster")
+        raise NotEnoughData(f"{n} rows: too few to cluster")
     features, empty = prep.with_values(data, frame.features)
     if not features:
         raise TrainingError(f"every feature is missing in these rows: {empty}")
@@ -74,7 +74,7 @@ def train(
             if best is None or score > best[0]:
                 best = (score, point, model)
     if best is None:
-        raise TrainingError(f"{n} rows: too few for any k of the grid")
+        raise NotEnoughData(f"{n} rows: too few for any k of the grid")
     silhouette, params, cluster_model = best
 
     slots = prep.slot_names(x, prep.RAW)

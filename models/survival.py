@@ -13,7 +13,8 @@ intervals and medians (overall and per group column), log-rank tests, the Cox mo
 (hazard ratios with intervals, p-values, a proportional-hazards check per covariate,
 concordance, a daily baseline survival per stratum with an exponential tail), and the
 AIC of the parametric models. A partition that cannot be fitted gives status
-``failed`` and the reason instead of raising.
+``failed`` and the reason instead of raising; one with fewer events than
+``min_events`` gives ``skipped`` (too little data yet, not a failure).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class PartitionError(Exception):
     """Why a partition cannot be fitted, in words for the status row."""
 
 
+class TooFewEvents(PartitionError):
+    """Too little data for a model yet: the partition is ``skipped``, not ``failed``."""
+
+
 # ---- the entry point per partition ----------------------------------------------------
 def fit_partition(pdf: pd.DataFrame, spec: SurvivalSpec) -> dict:
     """Every result of one partition; never raises for a data problem."""
@@ -75,7 +80,7 @@ def fit_partition(pdf: pd.DataFrame, spec: SurvivalSpec) -> dict:
     try:
         df = _clean(pdf, spec)
         if out["events"] < spec.min_events:
-            raise PartitionError(f"{out['events']} events, fewer than min_events={spec.min_events}")
+            raise TooFewEvents(f"{out['events']} events, fewer than min_events={spec.min_events}")
         out["curves"], out["medians"] = kaplan_meier_curves(df, spec)
         out["logrank"] = [logrank_test(df, spec, column) for column in spec.groups]
         if spec.algorithm == "cox":
@@ -87,6 +92,8 @@ def fit_partition(pdf: pd.DataFrame, spec: SurvivalSpec) -> dict:
             out["parametric"] = fit_parametric(df, design, spec, out["notes"])
         else:
             out.update(kaplan_meier_baseline(df, spec))
+    except TooFewEvents as err:
+        out.update(status="skipped", reason=str(err))
     except PartitionError as err:
         out.update(status="failed", reason=str(err))
     except Exception as err:  # noqa: BLE001 - a numerical failure is this partition's status

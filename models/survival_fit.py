@@ -104,7 +104,7 @@ LOGRANK = StructType(
 MODEL_SCHEMA = StructType(
     [
         *LINEAGE,
-        _f("status", StringType(), False, "ok, or failed with the reason"),
+        _f("status", StringType(), False, "ok, failed, or skipped (too few events)"),
         _f("reason", StringType(), True),
         _f("notes", ArrayType(StringType()), True, "covariates left out, warnings"),
         _f("algorithm", StringType(), False, "cox or kaplan_meier"),

@@ -27,7 +27,7 @@ from pyspark.sql.types import (
 
 from fanbase.models import churn, segmentation
 from fanbase.models.catalog import Entry
-from fanbase.models.churn import Trained, TrainingError
+from fanbase.models.churn import NotEnoughData, Trained, TrainingError
 from fanbase.models.frames import ModelFrame, partition_rows
 from fanbase.models.registry import Registry, partition_label, registered_name
 
@@ -56,6 +56,12 @@ MODEL_RUNS_SCHEMA = StructType(
         StructField("trained_at", TimestampType(), False, {"comment": "end of training (UTC)"}),
         # Added after the first release: older rows have none (they count as changed).
         StructField("entry_digest", StringType(), True, {"comment": "hash of the entry"}),
+        StructField(
+            "skipped",
+            BooleanType(),
+            True,
+            {"comment": "too little data for a model yet (reason in error): not a failure"},
+        ),
     ]
 )
 
@@ -92,10 +98,12 @@ def model_run_row(
     rows: int | None = None,
     seconds: float = 0.0,
     error: str | None = None,
+    skipped: bool = False,
 ) -> tuple:
     """One ``ops.model_runs`` row for a model a job fitted outside ``train_one``
     (survival, attribution, social): ``registered`` is the ``Registered`` result, or
-    None when the fit failed with ``error``."""
+    None when the fit failed with ``error`` (or was ``skipped`` for too little data,
+    the reason in ``error``)."""
     failed = registered.failed_gates if registered else []
     return (
         job_run_id,
@@ -114,6 +122,7 @@ def model_run_row(
         seconds,
         dt.datetime.now(dt.UTC).replace(tzinfo=None),
         entry.digest(),
+        skipped,
     )
 
 
@@ -150,6 +159,7 @@ class Outcome:
     run_id: str | None = None
     failed_gates: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: bool = False  # error is why there is too little data, not a failure
 
     def curve_rows(self, job_run_id: str) -> list[tuple]:
         """This model's ``ops.model_curves`` rows (none if it failed or has no curves)."""
@@ -196,6 +206,7 @@ class Outcome:
             self.seconds,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             e.digest(),
+            self.skipped,
         )
 
 
@@ -213,6 +224,9 @@ def train_one(task: Task, registry: Registry, seed: int, job_run_id: str) -> Out
             trained = segmentation.train(entry, task.frame, rows, seed, previous)
         example = rows.select(*trained.input_columns).limit(EXAMPLE_ROWS)
         reg = registry.log(entry, values, trained, example, task.frame.lineage, job_run_id)
+    except NotEnoughData as err:
+        log.warning("%s: skipped: %s", name, err)
+        return Outcome(task, name, time.perf_counter() - started, error=str(err), skipped=True)
     except TrainingError as err:
         log.error("%s: not trained: %s", name, err)
         return Outcome(task, name, time.perf_counter() - started, error=str(err))

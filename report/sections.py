@@ -343,6 +343,13 @@ def runs(inputs: Inputs, opts: ReportSettings) -> Section:
         s.tables.append((f"Run {newest}", steps))
     if models is not None:
         last = Window.partitionBy("entry")
+        # Rows from before the skipped column have none: those errors were failures.
+        skipped = (
+            F.coalesce(F.col("skipped"), F.lit(False))
+            if "skipped" in models.columns
+            else F.lit(False)
+        )
+        failed = F.col("error").isNotNull() & ~skipped
         counts = (
             models.withColumn("_last", F.max("trained_at").over(last))
             .withColumn("_job", F.max_by("job_run_id", "trained_at").over(last))
@@ -352,7 +359,8 @@ def runs(inputs: Inputs, opts: ReportSettings) -> Section:
                 F.count("*").alias("models"),
                 F.sum(F.when(F.col("alias") == "champion", 1).otherwise(0)).alias("champions"),
                 F.sum(F.when(F.col("alias") == "challenger", 1).otherwise(0)).alias("challengers"),
-                F.sum(F.when(F.col("error").isNotNull(), 1).otherwise(0)).alias("failed"),
+                F.sum(F.when(failed, 1).otherwise(0)).alias("failed"),
+                F.sum(F.when(skipped, 1).otherwise(0)).alias("skipped"),
                 F.max("_last").alias("trained_at"),
             )
             .orderBy("kind", "entry")

@@ -74,6 +74,14 @@ BROKEN = """
     algorithm: {name: logistic_regression}
     output: gold.churn_scores
 """
+SHORT = """
+  - name: churn_short_history
+    kind: churn
+    features: [live_share_28d]
+    where: "as_of_date >= '2024-12-01'"
+    algorithm: {name: logistic_regression}
+    output: gold.churn_scores
+"""
 
 
 def _catalog(folder: Path, *entries: str, auc_gate: float = 0.55) -> Path:
@@ -305,14 +313,23 @@ def test_scoring_writes_gold_tables_with_lineage_and_a_rerun_changes_nothing(spa
 
 
 def test_one_broken_model_fails_the_job_by_name_but_the_others_train(trained):
-    broken = _catalog(trained["tmp"].mktemp("broken") / "models", BROKEN, SEGMENTS)
-    with pytest.raises(RuntimeError, match=r"1 of 4 models failed: fanbase_churn_no_rows: "):
+    # churn_no_rows: a filter that leaves no row is a failure; churn_short_history: too
+    # few days of history for its test window yet is a skip, not a failure.
+    broken = _catalog(trained["tmp"].mktemp("broken") / "models", BROKEN, SHORT, SEGMENTS)
+    with pytest.raises(RuntimeError, match=r"1 of 5 models failed: fanbase_churn_no_rows: [^;]*$"):
         trained["run"](train, catalog=broken)
     runs = (
-        trained["lake"].read(MODEL_RUNS).where("entry in ('churn_no_rows', 'segments_by_market')")
+        trained["lake"]
+        .read(MODEL_RUNS)
+        .where("entry in ('churn_no_rows', 'churn_short_history', 'segments_by_market')")
     )
     latest = runs.where(F.col("job_run_id") == runs.agg(F.max("job_run_id")).first()[0]).collect()
-    assert {r.entry for r in latest if r.error} == {"churn_no_rows"}
+    assert {(r.entry, bool(r.skipped)) for r in latest if r.error} == {
+        ("churn_no_rows", False),
+        ("churn_short_history", True),
+    }
+    (short,) = [r for r in latest if r.entry == "churn_short_history"]
+    assert "too short for" in short.error and short.version is None
     assert len([r for r in latest if r.entry == "segments_by_market" and r.version]) == 3
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -376,20 +377,34 @@ def test_monitor_scores_each_cox_champion_and_finds_the_planted_buffering_shift(
         assert r.flagged and r.action == "hold"
 
 
-def test_a_partition_that_cannot_be_fitted_is_a_status_row_and_fails_the_job_by_name(fitted):
-    catalog = _catalog(fitted["tmp"].mktemp("catalog-bad") / "models", TOO_FEW, BY_CHANNEL)
-    with pytest.raises(RuntimeError, match=r"fanbase_too_few_events_de: \d+ events, fewer than"):
-        fitted["run"](catalog=catalog)
+def test_a_partition_with_too_few_events_is_skipped_and_the_job_carries_on(fitted):
+    catalog = _catalog(fitted["tmp"].mktemp("catalog-few") / "models", TOO_FEW, BY_CHANNEL)
+    summary = fitted["run"](catalog=catalog)
+    pattern = r"fanbase_too_few_events_(de|gb|us): \d+ events, fewer than min_events=100000"
+    assert len(summary["skipped"]) == 3
+    assert all(re.fullmatch(pattern, s) for s in summary["skipped"]), summary["skipped"]
+    assert summary["failed"] == []
     lake = fitted["lake"]
-    bad = lake.read(sf.MODELS).where("model = 'too_few_events'").collect()
-    assert {r.partition for r in bad} == {"market=DE", "market=GB", "market=US"}
-    assert all(r.status == "failed" and "min_events=100000" in r.reason for r in bad)
-    assert all(r.model_version is None for r in bad)
+    few = lake.read(sf.MODELS).where("model = 'too_few_events'").collect()
+    assert {r.partition for r in few} == {"market=DE", "market=GB", "market=US"}
+    assert all(r.status == "skipped" and "min_events=100000" in r.reason for r in few)
+    assert all(r.model_version is None for r in few)
     runs = lake.read(MODEL_RUNS).where("entry = 'too_few_events'").collect()
-    assert len(runs) == 3 and all(r.error and r.version is None for r in runs)
-    # The other entry of the same run was still fitted.
+    assert len(runs) == 3 and all(r.skipped and r.error and r.version is None for r in runs)
+    # The other entry of the same run was fitted.
     ok = lake.read(sf.MODELS).where("model = 'stickiness_by_channel'").select("run_id").distinct()
-    assert ok.count() == 1 and ok.first().run_id == bad[0].run_id
+    assert ok.count() == 1 and ok.first().run_id == few[0].run_id
+
+
+def test_an_entry_that_cannot_be_built_fails_the_job_by_name_after_the_others(fitted):
+    broken = BY_CHANNEL.replace("stickiness_by_channel", "broken_filter").replace(
+        "    kind: survival", '    kind: survival\n    where: "no_such_column > 1"'
+    )
+    catalog = _catalog(fitted["tmp"].mktemp("catalog-bad") / "models", broken, BY_CHANNEL)
+    with pytest.raises(RuntimeError, match=r"1 survival models failed: model 'broken_filter'"):
+        fitted["run"](catalog=catalog)
+    newest = fitted["lake"].read(sf.MODELS).where("model = 'stickiness_by_channel'")
+    assert newest.select("run_id").distinct().count() == 1  # replaced by this run's fit
 
 
 def test_a_rerun_replaces_the_entry_rows(fitted):

@@ -229,7 +229,9 @@ def test_the_baseline_continues_with_the_hazard_of_its_last_days():
 )
 def test_a_partition_that_cannot_be_fitted_is_a_status_with_the_reason(rows, reason):
     out = sv.fit_partition(rows, sv.SurvivalSpec(algorithm="kaplan_meier", subject=None))
-    assert out["status"] == "failed" and out["reason"] == reason
+    # Too few events is too little data yet (skipped); the others are failures.
+    status = "skipped" if "min_events" in reason else "failed"
+    assert out["status"] == status and out["reason"] == reason
 
 
 def test_a_numerical_failure_is_a_status_row_not_an_exception():
