@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [n for n, *_ in plan if n not in only and not (results / f"{n}.json").is_file()]
     if missing:
         parser.error(f"--only: no earlier results in {results} for {missing}")
+    if "pipeline" not in only and only - {"generator"} and not first.is_dir():
+        parser.error(f"--only without pipeline reads {first}: give the --work of an earlier run")
     seconds = {}
     for name, script, script_args in plan:
         if name not in only:

@@ -44,8 +44,8 @@ class TrainingError(Exception):
 
 class NotEnoughData(TrainingError):
     """Too little data for this model yet (rows, churners, days of history): the model
-    is skipped with the reason, not failed, and tried again on the next run. A new
-    market or a young deployment must not fail the nightly pipeline."""
+    is skipped with the reason, not failed. A new market or a young deployment must not
+    fail the nightly pipeline."""
 
 
 @dataclass

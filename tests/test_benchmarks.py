@@ -5,6 +5,7 @@ the scaling flags against hand-made runs."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +111,15 @@ def test_the_tiny_run_writes_every_benchmark_into_one_json_and_page(tiny):
     ]
     assert all(s["status"] == "ok" and s["seconds"] > 0 for s in run["steps"])
     assert all(s["python_peak_mb"] >= s["python_start_mb"] > 0 for s in run["steps"])
-    assert (Path(run["home"]) / "reports" / "report.html").is_file()
+    # The analyst report of that run has every section filled (none says "no rows yet").
+    html = (Path(run["home"]) / "reports" / "report.html").read_text()
+    sections = re.findall(r'<section id="([a-z]+)"', html)
+    assert sections == ["attention", "survival", "hazards", "churn", "segments"] + [
+        "fixtures",
+        "social",
+        "runs",
+    ]
+    assert "has no rows yet" not in html
 
     page = (tiny / "BENCHMARKS.md").read_text()
     for heading in ("## Summary", "## The pipeline per step", "## When each was measured"):
