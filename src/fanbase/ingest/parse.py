@@ -61,6 +61,14 @@ class RawFile:
     modified_ms: int  # modification time, epoch milliseconds
 
 
+def _raise_if_missing(err: Exception, path: str, folder: str) -> None:
+    """A missing source folder is a layout error naming it (Spark says PATH_NOT_FOUND)."""
+    if "PATH_NOT_FOUND" in str(err) or "Path does not exist" in str(err):
+        raise RawLayoutError(
+            f"{path}: not found; EVENTS.md expects {folder}/ under the raw root"
+        ) from None
+
+
 def list_raw_files(spark: SparkSession, raw_root: str, source: str) -> list[RawFile]:
     """The files Spark's text reader would read for a source: names, sizes, modification
     times, no content. Spark lists them itself (the binaryFile source without its
@@ -78,11 +86,8 @@ def list_raw_files(spark: SparkSession, raw_root: str, source: str) -> list[RawF
             .select("path", "length", F.unix_millis("modificationTime").alias("modified_ms"))
             .collect()
         )
-    except Exception as err:  # Spark says PATH_NOT_FOUND for a missing folder
-        if "PATH_NOT_FOUND" in str(err) or "Path does not exist" in str(err):
-            raise RawLayoutError(
-                f"{path}: not found; EVENTS.md expects {folder}/ under the raw root"
-            ) from None
+    except Exception as err:
+        _raise_if_missing(err, path, folder)
         raise
     pattern = re.compile(rf".*/({folder}/(?:date=(\d{{4}}-\d{{2}}-\d{{2}})/)?[^/]+)$")
     out = []
@@ -136,11 +141,8 @@ def read_lines(
     path = source_path(raw_root, source)
     try:
         raw = spark.read.format("text").load(path)
-    except Exception as err:  # Spark says PATH_NOT_FOUND for a missing folder
-        if "PATH_NOT_FOUND" in str(err) or "Path does not exist" in str(err):
-            raise RawLayoutError(
-                f"{path}: not found; EVENTS.md expects {folder}/ under the raw root"
-            ) from None
+    except Exception as err:
+        _raise_if_missing(err, path, folder)
         raise
     if dated:
         if "date" not in raw.columns:
