@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from dataclasses import dataclass
 
 from fanbase.jobs._runner import JobContext, main_for
 
@@ -83,31 +84,24 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
 
 
 def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict]:
-    """Evaluations of the entry's champions, the partitions without one, tables read."""
-    import mlflow.spark
-    from pyspark.ml.evaluation import ClusteringEvaluator
-    from pyspark.sql import functions as F
+    """Evaluations of the entry's champions, the partitions without one, tables read.
+    The partitions are evaluated side by side (``models.workers`` at a time): each is
+    a few small Spark jobs and a model load, mostly driver-side waiting."""
+    from fanbase.models.frames import partition_values
+    from fanbase.models.registry import registered_name
+    from fanbase.parallel import in_parallel
 
-    from fanbase.models import drift, prep
-    from fanbase.models import monitor as mon
-    from fanbase.models.catalog import MONITORED
-    from fanbase.models.frames import partition_rows, partition_values
-    from fanbase.models.registry import partition_label, registered_name
-
-    opts = entry.monitor
-    churn = entry.kind == "churn"
     current = builder.snapshot_frame(entry)
     current.df = current.df.persist()
-    scoring_as_of = dt.date.fromisoformat(current.lineage["snapshot"])
+    shared = _Shared(current, dt.date.fromisoformat(current.lineage["snapshot"]))
     tables = current.tables_read()
-    labelled, scores, labels = None, None, None
-    if churn:
-        labelled = builder.churn_frame(entry, _newest_labelled(builder, entry))
-        labelled.df = labelled.df.persist()
-        tables.update(labelled.tables_read())
-        scores, labels = _matured(ctx, builder, entry)
+    if entry.kind == "churn":
+        shared.labelled = builder.churn_frame(entry, _newest_labelled(builder, entry))
+        shared.labelled.df = shared.labelled.df.persist()
+        tables.update(shared.labelled.tables_read())
+        shared.scores, shared.labels = _matured(ctx, builder, entry)
     references: dict[str, object] = {}
-    out, missing = [], []
+    champions, missing = [], []
     try:
         for values in partition_values(current, entry):
             name = registered_name(registry.prefix, entry, values)
@@ -117,68 +111,100 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
                 continue
             run = registry.client.get_run(version.run_id)
             lineage = json.loads(run.data.tags.get("fanbase.lineage", "{}"))
-            window = run.data.tags.get("fanbase.data_window")
             reference = _reference(builder, entry, lineage, references)
-            ev = mon.Evaluation(
-                entry=entry,
-                partition=partition_label(entry, values),
-                registered_model=name,
-                version=int(version.version),
-                training_window=window,
-                training_value=run.data.metrics.get(MONITORED[entry.kind]),
-                scoring_as_of=scoring_as_of,
-            )
-            ref_rows = partition_rows(reference, entry, values)
-            cur_rows = partition_rows(current, entry, values)
-            ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
-            if ev.reference_rows and ev.current_rows:
-                ev.feature_psi = drift.feature_psi(
-                    ref_rows, cur_rows, current.features, current.categorical
-                )
-            model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
-            if churn:
-                rows = partition_rows(labelled, entry, values)
-                ev.labelled_window = _window(labelled.lineage)
-                ev.newer_data = labelled.lineage["as_of_last"] > lineage.get("as_of_last", "")
-                ev.labelled_rows = rows.count()
-                if ev.labelled_rows >= opts.min_rows:
-                    scored = model.transform(rows).select(
-                        "label", F.col("churn_probability").alias("probability")
-                    )
-                    ev.metrics = mon.churn_metrics(scored)
-                if scores is not None:
-                    mine = scores.where(
-                        (F.col("partition") == ev.partition)
-                        & (F.col("model_version") == ev.version)
-                    )
-                    matched = mon.matured_scores(mine, labels)
-                    ev.matured_rows = matched.count()
-                    if ev.matured_rows >= opts.min_rows:
-                        ev.matured_metrics = mon.churn_metrics(matched)
-            else:
-                ev.newer_data = str(scoring_as_of) > lineage.get("snapshot", "")
-            if not churn and ev.current_rows >= opts.min_rows:
-                assigned = model.transform(cur_rows)
-                evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
-                now = mon.segment_shares(assigned)
-                ev.metrics = {"silhouette": evaluator.evaluate(assigned), "segment_rows": now}
-                profiles = registry.champion_artifact(name, "profiles.json") or []
-                if profiles:
-                    ev.share_psi = drift.psi(mon.training_shares(profiles), now)
-                    ev.metrics["segment_share_psi"] = ev.share_psi
-            out.append(ev)
-            ctx.log.info(
-                "%s v%s: drift %s, %s",
-                name,
-                ev.version,
-                f"{ev.drift_score:.3f}" if ev.drift_score is not None else "-",
-                "; ".join(ev.reasons()) or "healthy",
-            )
+            champions.append((values, name, version, run, lineage, reference))
+
+        def evaluate(champion) -> object:
+            ev = _evaluate_partition(registry, entry, shared, *champion)
+            reasons = "; ".join(ev.reasons()) or "healthy"
+            drift = f"{ev.drift_score:.3f}" if ev.drift_score is not None else "-"
+            ctx.log.info("%s v%s: drift %s, %s", ev.registered_model, ev.version, drift, reasons)
+            return ev
+
+        out = in_parallel(evaluate, champions, ctx.config.models.workers, "monitor")
     finally:
-        for frame in [current, labelled, *references.values()]:
+        for frame in [current, shared.labelled, *references.values()]:
             if frame is not None:
                 frame.df.unpersist()
     return out, missing, tables
+
+
+@dataclass
+class _Shared:
+    """What every partition of a churn or segmentation entry is evaluated on."""
+
+    current: object  # the newest scoring rows (ModelFrame)
+    scoring_as_of: dt.date
+    labelled: object = None  # churn: the newest matured labels (ModelFrame)
+    scores: object = None  # churn: earlier scores whose labels have matured
+    labels: object = None
+
+
+def _evaluate_partition(
+    registry, entry, shared: _Shared, values, name, version, run, lineage, reference
+):
+    """One champion's evaluation: drift from its training rows, metrics on the newest
+    labelled rows and on its own matured scores (churn) or silhouette and segment
+    shares (segmentation)."""
+    import mlflow.spark
+    from pyspark.ml.evaluation import ClusteringEvaluator
+    from pyspark.sql import functions as F
+
+    from fanbase.models import drift, prep
+    from fanbase.models import monitor as mon
+    from fanbase.models.catalog import MONITORED
+    from fanbase.models.frames import partition_rows
+    from fanbase.models.registry import partition_label
+
+    opts, current = entry.monitor, shared.current
+    ev = mon.Evaluation(
+        entry=entry,
+        partition=partition_label(entry, values),
+        registered_model=name,
+        version=int(version.version),
+        training_window=run.data.tags.get("fanbase.data_window"),
+        training_value=run.data.metrics.get(MONITORED[entry.kind]),
+        scoring_as_of=shared.scoring_as_of,
+    )
+    ref_rows = partition_rows(reference, entry, values)
+    cur_rows = partition_rows(current, entry, values)
+    ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
+    if ev.reference_rows and ev.current_rows:
+        ev.feature_psi = drift.feature_psi(
+            ref_rows, cur_rows, current.features, current.categorical
+        )
+    model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
+    if entry.kind == "churn":
+        labelled = shared.labelled
+        rows = partition_rows(labelled, entry, values)
+        ev.labelled_window = _window(labelled.lineage)
+        ev.newer_data = labelled.lineage["as_of_last"] > lineage.get("as_of_last", "")
+        ev.labelled_rows = rows.count()
+        if ev.labelled_rows >= opts.min_rows:
+            scored = model.transform(rows).select(
+                "label", F.col("churn_probability").alias("probability")
+            )
+            ev.metrics = mon.churn_metrics(scored)
+        if shared.scores is not None:
+            mine = shared.scores.where(
+                (F.col("partition") == ev.partition) & (F.col("model_version") == ev.version)
+            )
+            matched = mon.matured_scores(mine, shared.labels)
+            ev.matured_rows = matched.count()
+            if ev.matured_rows >= opts.min_rows:
+                ev.matured_metrics = mon.churn_metrics(matched)
+        return ev
+    ev.newer_data = str(shared.scoring_as_of) > lineage.get("snapshot", "")
+    if ev.current_rows >= opts.min_rows:
+        assigned = model.transform(cur_rows)
+        evaluator = ClusteringEvaluator(featuresCol=prep.VECTOR, predictionCol="prediction")
+        now = mon.segment_shares(assigned)
+        ev.metrics = {"silhouette": evaluator.evaluate(assigned), "segment_rows": now}
+        profiles = registry.champion_artifact(name, "profiles.json") or []
+        if profiles:
+            ev.share_psi = drift.psi(mon.training_shares(profiles), now)
+            ev.metrics["segment_share_psi"] = ev.share_psi
+    return ev
 
 
 def evaluate_sentiment(ctx, builder, registry, entry) -> tuple[list, list[str], dict]:
@@ -281,13 +307,14 @@ def evaluate_survival(ctx, builder, registry, entry) -> tuple[list, list[str], d
     from fanbase.models import survival_fit as sf
     from fanbase.models.frames import partition_rows, partition_values
     from fanbase.models.registry import partition_label, registered_name
+    from fanbase.parallel import in_parallel
 
     opts = entry.monitor
     frames = builder.survival_frames(entry, ctx.config.value.new_subscriber_days)
     spec = sf.spec_for(entry, frames.fit, extend_days=ctx.config.value.horizon_days)
     fit = dataclasses.replace(frames.fit, df=frames.fit.df.persist())
     valued = dataclasses.replace(frames.fit, df=frames.value.persist())
-    out, missing, champions = [], [], []
+    out, missing, champions, drifts = [], [], [], []
     try:
         for values in partition_values(fit, entry):
             name = registered_name(registry.prefix, entry, values)
@@ -310,17 +337,23 @@ def evaluate_survival(ctx, builder, registry, entry) -> tuple[list, list[str], d
                 labelled_window=f"spells up to {frames.snapshot}",
                 newer_data=str(frames.snapshot) > lineage.get("snapshot", ""),
             )
-            ref_rows = partition_rows(fit, entry, values)
-            cur_rows = partition_rows(valued, entry, values)
+            drifts.append(
+                (ev, partition_rows(fit, entry, values), partition_rows(valued, entry, values))
+            )
+            champions += [
+                (ev.partition, s["stratum"], card["coefficients"]) for s in card["strata"]
+            ]
+            out.append(ev)
+
+        def measure_drift(work) -> None:  # side by side: small Spark jobs per partition
+            ev, ref_rows, cur_rows = work
             ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
             if ev.reference_rows and ev.current_rows:
                 ev.feature_psi = drift.feature_psi(
                     ref_rows, cur_rows, fit.features, fit.categorical
                 )
-            champions += [
-                (ev.partition, s["stratum"], card["coefficients"]) for s in card["strata"]
-            ]
-            out.append(ev)
+
+        in_parallel(measure_drift, drifts, ctx.config.models.workers, "monitor")
         if champions:
             models = ctx.spark.createDataFrame(
                 champions,

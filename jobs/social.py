@@ -185,6 +185,7 @@ def train_entry(ctx: JobContext, registry, entry, data: Inputs, runs: list) -> d
     from fanbase.models import social_text as text
     from fanbase.models.registry import registered_name
     from fanbase.models.train import model_run_row
+    from fanbase.parallel import in_parallel
 
     opts = _options(entry)
     seed = ctx.config.models.seed
@@ -198,21 +199,19 @@ def train_entry(ctx: JobContext, registry, entry, data: Inputs, runs: list) -> d
         ctx.log.warning(
             "%s: rows in %s, not in social.languages: no model for them", entry.name, unlisted
         )
-    done = {}
-    for language in opts.languages:
+
+    def fit(language: str):
+        """(Registered, Fitted) of one language, or None when it has too few rows."""
         name = registered_name(registry.prefix, entry, (language,))
         partition = f"language={language}"
         have = counts.get(language, 0)
-        if not have:
-            ctx.log.info("%s: no rows in language %s", entry.name, language)
-            continue
         if have < opts.min_rows:
             reason = f"{have} rows in language {language}, fewer than min_rows {opts.min_rows}"
             ctx.log.warning("%s: %s: no model", entry.name, reason)
             runs.append(
                 model_run_row(ctx.run_id, entry, partition, name, error=reason, skipped=True)
             )
-            continue
+            return None
         started = time.perf_counter()
         train, test = text.held_out_split(
             rows.where(rows.language == language), "key", opts.test_fraction, seed
@@ -238,7 +237,14 @@ def train_entry(ctx: JobContext, registry, entry, data: Inputs, runs: list) -> d
             )
         )
         ctx.log.info("%s", format_fit(entry, fitted, reg, seconds))
-        done[language] = (reg, fitted)
+        return reg, fitted
+
+    present = [lang for lang in opts.languages if counts.get(lang)]
+    for language in sorted(set(opts.languages) - set(present)):
+        ctx.log.info("%s: no rows in language %s", entry.name, language)
+    # Languages side by side: each fit is many small Spark jobs (see fanbase.parallel).
+    fits = in_parallel(fit, present, ctx.config.models.workers, entry.name)
+    done = {lang: got for lang, got in zip(present, fits, strict=True) if got is not None}
     if entry.kind == "topics":
         write_topics(ctx, entry, done, rows, data)
     elif entry.source is not None:

@@ -123,14 +123,21 @@ def time_split(
     )
 
 
-def _class_counts(df: DataFrame, what: str) -> tuple[int, int]:
-    row = df.agg(F.count("*").alias("n"), F.sum("label").alias("pos")).first()
-    n, pos = int(row["n"]), int(row["pos"] or 0)
-    if n == 0 or pos == 0 or pos == n:
-        raise NotEnoughData(
-            f"the {what} rows need churners and stayers; got {pos} churners in {n} rows"
-        )
-    return n, pos
+def _class_counts(splits: dict[str, DataFrame]) -> dict[str, tuple[int, int]]:
+    """(rows, churners) of each split, counted in one Spark job."""
+    tagged = [df.select(F.lit(what).alias("split"), "label") for what, df in splits.items()]
+    union = tagged[0]
+    for df in tagged[1:]:
+        union = union.unionByName(df)
+    rows = union.groupBy("split").agg(F.count("*").alias("n"), F.sum("label").alias("pos"))
+    got = {r["split"]: (int(r["n"]), int(r["pos"] or 0)) for r in rows.collect()}
+    for what in splits:
+        n, pos = got.get(what, (0, 0))
+        if n == 0 or pos == 0 or pos == n:
+            raise NotEnoughData(
+                f"the {what} rows need churners and stayers; got {pos} churners in {n} rows"
+            )
+    return {what: got[what] for what in splits}
 
 
 def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Trained:
@@ -141,9 +148,8 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     fit, calibration, test, window = time_split(
         data, frame.time_column, entry.split.test_days, gap, seed
     )
-    n_fit, pos_fit = _class_counts(fit, "fitting")
-    n_cal, _ = _class_counts(calibration, "calibration")
-    n_test, _ = _class_counts(test, "test")
+    counts = _class_counts({"fitting": fit, "calibration": calibration, "test": test})
+    (n_fit, pos_fit), (n_cal, _), (n_test, _) = counts.values()
 
     features, empty = prep.with_values(fit, frame.features)
     if not features:

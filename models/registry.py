@@ -124,7 +124,7 @@ class Registry:
         (a Spark frame) for the signature."""
         import mlflow.spark
         import pyspark
-        from mlflow.models import infer_signature
+        from mlflow.models import Model, infer_signature
 
         name = registered_name(self.prefix, entry, values)
         partition = partition_label(entry, values)
@@ -156,12 +156,18 @@ class Registry:
                     plots.segment_sizes(trained.extra["profiles"], name), "segments.png"
                 )
             mlflow.set_tag("fanbase.gates", "passed" if not failed else "; ".join(failed))
-            info = mlflow.spark.log_model(
-                trained.model,
-                artifact_path="model",
+            # Model.log rather than mlflow.spark.log_model, which cannot turn off the
+            # check that reloads the saved model to score its input example (a second
+            # each); the example is still saved with the model.
+            info = Model.log(
+                None,  # artifact_path, deprecated for name
+                name="model",
+                flavor=mlflow.spark,
+                spark_model=trained.model,
                 signature=signature,
                 input_example=inputs.head(3),
                 pip_requirements=[f"pyspark=={pyspark.__version__}"],
+                validate_serving_input=False,
             )
             run_id = run.info.run_id
         return self._register(name, entry, partition, info.model_uri, run_id, failed)

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql.types import (
@@ -30,6 +29,7 @@ from fanbase.models.catalog import Entry
 from fanbase.models.churn import NotEnoughData, Trained, TrainingError
 from fanbase.models.frames import ModelFrame, partition_rows
 from fanbase.models.registry import Registry, partition_label, registered_name
+from fanbase.parallel import in_parallel
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +259,7 @@ def train_all(
     tasks: list[Task], registry: Registry, seed: int, job_run_id: str, workers: int
 ) -> list[Outcome]:
     """Every task, ``workers`` at a time; outcomes in task order."""
-    if workers <= 1:
-        return [train_one(t, registry, seed, job_run_id) for t in tasks]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="train") as pool:
-        return list(pool.map(lambda t: train_one(t, registry, seed, job_run_id), tasks))
+    return in_parallel(lambda t: train_one(t, registry, seed, job_run_id), tasks, workers, "train")
 
 
 def _one_line(err: Exception) -> str:

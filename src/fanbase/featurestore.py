@@ -40,6 +40,7 @@ from fanbase.features.registry import GROUPS
 from fanbase.features.spec import FeatureGroup
 from fanbase.features.spine import subscriber_spine
 from fanbase.lakehouse import Lakehouse
+from fanbase.parallel import in_parallel
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ KEYS = ["user_id", "as_of_date"]
 MONTH = "as_of_month"
 MONTH_OF = "DATE_FORMAT(as_of_date, 'yyyy-MM')"
 BUILDS = "ops.feature_builds"
+# Writes to different tables side by side: each MERGE or overwrite is mostly fixed
+# driver-side work (log replay, planning, commit) that overlaps well.
+WRITERS = 3
 INPUTS = {
     "playback": "silver.playback_sessions",
     "events": "silver.events",
@@ -290,7 +294,7 @@ class FeatureStore:
             log.info("%s: %d rows in %.1fs", table, rows, time.monotonic() - t0)
             return rows
 
-        rows = sum(_in_parallel(write, list(frames)))
+        rows = sum(in_parallel(write, list(frames), WRITERS))
         return BuildResult("full", first, last, rows, 0, None, None, 0)
 
     def _overwrite(self, table: str, df: DataFrame) -> None:
@@ -375,7 +379,7 @@ class FeatureStore:
             return self._merge(g, source, min(scope_from, new_from))
 
         with _phase(f"compute and merge {len(self.groups)} tables"):
-            results = _in_parallel(merge, self.groups)
+            results = in_parallel(merge, self.groups, WRITERS)
         written = sum(r[0] for r in results)
         deleted = sum(r[1] for r in results)
         dates = (new_end - scope_from).days + 1
@@ -490,15 +494,6 @@ def _phase(name: str):
     started = time.perf_counter()
     yield
     log.info("features: %s %.1fs", name, time.perf_counter() - started)
-
-
-def _in_parallel(fn, items, workers: int = 3) -> list:
-    """Run Spark writes to different tables side by side: each MERGE or overwrite is
-    mostly fixed driver-side work (log replay, planning, commit) that overlaps well."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
 
 
 _SPELL_START_FIELDS = (
