@@ -85,6 +85,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     from fanbase.models.registry import registered_name, survival_metrics
     from fanbase.models.survival import stratum_label
     from fanbase.models.train import model_run_row, record_model_runs
+    from fanbase.parallel import in_parallel
 
     value = ctx.config.value
     lake, spark = ctx.lakehouse, ctx.spark
@@ -138,10 +139,14 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
             )
         )
     where = f"model = '{entry.name}'"
-    lake.replace_where(sf.CURVES, sf.to_frame(spark, curves, sf.CURVE_SCHEMA), where)
-    lake.replace_where(sf.HAZARD_RATIOS, sf.to_frame(spark, hazards, sf.HAZARD_SCHEMA), where)
     model_df = sf.to_frame(spark, models, sf.MODEL_SCHEMA)
-    lake.replace_where(sf.MODELS, model_df, where)
+    writes = [
+        (sf.CURVES, sf.to_frame(spark, curves, sf.CURVE_SCHEMA)),
+        (sf.HAZARD_RATIOS, sf.to_frame(spark, hazards, sf.HAZARD_SCHEMA)),
+        (sf.MODELS, model_df),
+    ]
+    # Small writes to different tables: mostly fixed Delta commit work, which overlaps.
+    in_parallel(lambda w: lake.replace_where(w[0], w[1], where), writes, len(writes), "survival")
     record_model_runs(lake, spark, runs)
     print(format_results(entry, results))
 
@@ -211,6 +216,7 @@ def score_customer_value(ctx: JobContext, entry, frames, spec, model_df) -> int:
 
 def _create_tables(lake) -> None:
     from fanbase.models import survival_fit as sf
+    from fanbase.parallel import in_parallel
 
     described = {
         sf.CURVES: (sf.CURVE_SCHEMA, "Kaplan-Meier curves per model, partition and group"),
@@ -219,8 +225,12 @@ def _create_tables(lake) -> None:
         sf.CUSTOMER_VALUE: (sf.VALUE_SCHEMA, "Expected remaining lifetime, revenue and CLV"),
         sf.ACQUISITION_VALUE: (sf.ACQUISITION_SCHEMA, "Value at signup against acquisition cost"),
     }
-    for table, (schema, comment) in described.items():
-        lake.create(table, schema, comment=comment, replace_if_changed=True)
+    in_parallel(
+        lambda t: lake.create(t, described[t][0], comment=described[t][1], replace_if_changed=True),
+        described,
+        3,
+        "survival",
+    )
 
 
 def format_results(entry, results) -> str:

@@ -258,11 +258,12 @@ class Lakehouse:
 
     def _register(self, table: str, force: bool = False) -> None:
         """Point the session's catalog name at this lakehouse's folder for the table
-        (unless this process did so already; ``force``: look again)."""
+        (unless this process did so already; ``force``: unless the name is also still
+        in the catalog, which something else may have dropped)."""
         name, location = self.name(table), self.location(table)
         key = (self.spark.sparkContext.applicationId, name)
-        if not force and _POINTED.get(key) == location:
-            return
+        if _POINTED.get(key) == location and (not force or self.spark.catalog.tableExists(name)):
+            return  # no DESCRIBE DETAIL: every step of `fanbase run` registers every table
         self._ensure_database(table)
         if self.spark.catalog.tableExists(name):
             current = self.spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
