@@ -70,13 +70,15 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     data = Inputs.load(ctx)
     runs: list[tuple] = []
     summary = {"models": 0, "languages": {}, "input_tables": json.loads(data.input_tables)}
-    for entry in entries:
-        fitted = train_entry(ctx, registry, entry, data, runs)
-        summary["models"] += 1
-        summary["languages"][entry.name] = sorted(fitted)
     from fanbase.models.train import record_model_runs
 
-    record_model_runs(lake, ctx.spark, runs)
+    try:
+        for entry in entries:
+            fitted = train_entry(ctx, registry, entry, data, runs)
+            summary["models"] += 1
+            summary["languages"][entry.name] = sorted(fitted)
+    finally:  # the models registered before a failure keep their rows
+        record_model_runs(lake, ctx.spark, runs)
     posts_sentiment = _posts_entry(every, "sentiment")
     posts_topics = _posts_entry(every, "topics")
     readers = {e.name for e in (posts_sentiment, posts_topics) if e is not None}

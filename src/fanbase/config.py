@@ -118,7 +118,8 @@ class ModelSettings(_Strict):
     # Folder holding the catalog (catalog.yml and the files it lists); default: the
     # packaged conf/models. Point it at an analyst's own folder to use theirs.
     catalog_dir: str | None = None
-    # Models trained at the same time (threads sharing one SparkSession).
+    # Models trained at the same time (threads sharing one SparkSession); also the
+    # partitions monitor evaluates and the languages social fits side by side.
     workers: int = Field(default=3, ge=1, le=16)
     # Registered model names are `<registry_prefix>_<entry>[_<partition>]`.
     registry_prefix: str = Field(default="fanbase", pattern=r"^[a-z][a-z0-9_]*$")
