@@ -1,7 +1,7 @@
 """Every benchmark in one command: writes BENCHMARKS.md and benchmarks/results/all.json.
 
     .venv/bin/python benchmarks/run_all.py [--tiny] [--users N] [--scales 1,2,4]
-        [--no-cluster] [--work DIR] [--results DIR] [--markdown FILE]
+        [--no-cluster] [--only NAMES | --render] [--work DIR] [--results DIR] [--markdown FILE]
 
 `make bench` runs it at the demo's size (about two hours on 2 cores). First the whole
 pipeline (`fanbase run`) at each size of ``--scales`` with time and memory per step,
@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated benchmarks to run; the others' JSON is read from --results "
         "as an earlier run left it (the page says when each was measured)",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: write the page and all.json from the JSON in --results",
+    )
     parser.add_argument("--work", help="folder for the generated homes (default: temporary)")
     parser.add_argument("--results", help="folder for the JSON files")
     parser.add_argument("--markdown", help="the Markdown page to write")
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         ("social", "bench_social.py", home + (["--scale", "1,2"] if args.tiny else [])),
     ]
     only = set(args.only.split(",")) if args.only else {name for name, *_ in plan}
+    if args.render:
+        only = set()
     unknown = only - {name for name, *_ in plan}
     if unknown:
         parser.error(f"--only: unknown benchmarks {sorted(unknown)}")

@@ -152,3 +152,18 @@ def test_the_page_shows_growth_and_the_cluster_when_the_run_has_them(tiny):
     assert "| ingest |" in growth and "time x3.00 for data x2.00" in growth
     assert "| scaling | run time x3.0 for data x2.0 | - | - | <= x2.2 | **no** |" in page
     assert "| cluster | standalone 200.0 s | local mode 100.0 s | 2.00x the time |" in page
+
+
+def test_render_rewrites_the_page_from_the_committed_results_running_nothing(tmp_path):
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(REPO / "benchmarks" / "results", results)
+    (results / "all.json").unlink()
+    page = tmp_path / "BENCHMARKS.md"
+    assert run_all.main(["--render", "--results", str(results), "--markdown", str(page)]) == 0
+    gathered = json.loads((results / "all.json").read_text())
+    assert gathered["benchmark_seconds"] == {}  # nothing ran
+    one_x = run_all._one_x(gathered["results"]["pipeline"])
+    minutes = f"{one_x['end_to_end_seconds'] / 60:,.1f} min"
+    assert minutes in page.read_text()
