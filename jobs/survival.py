@@ -85,7 +85,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     from fanbase.models.registry import registered_name, survival_metrics
     from fanbase.models.survival import stratum_label
     from fanbase.models.train import model_run_row, record_model_runs
-    from fanbase.parallel import in_parallel
+    from fanbase.parallel import WRITERS, in_parallel
 
     value = ctx.config.value
     lake, spark = ctx.lakehouse, ctx.spark
@@ -145,8 +145,7 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
         (sf.HAZARD_RATIOS, sf.to_frame(spark, hazards, sf.HAZARD_SCHEMA)),
         (sf.MODELS, model_df),
     ]
-    # Small writes to different tables: mostly fixed Delta commit work, which overlaps.
-    in_parallel(lambda w: lake.replace_where(w[0], w[1], where), writes, len(writes), "survival")
+    in_parallel(lambda w: lake.replace_where(w[0], w[1], where), writes, WRITERS, "survival")
     record_model_runs(lake, spark, runs)
     print(format_results(entry, results))
 
@@ -216,7 +215,7 @@ def score_customer_value(ctx: JobContext, entry, frames, spec, model_df) -> int:
 
 def _create_tables(lake) -> None:
     from fanbase.models import survival_fit as sf
-    from fanbase.parallel import in_parallel
+    from fanbase.parallel import WRITERS, in_parallel
 
     described = {
         sf.CURVES: (sf.CURVE_SCHEMA, "Kaplan-Meier curves per model, partition and group"),
@@ -228,7 +227,7 @@ def _create_tables(lake) -> None:
     in_parallel(
         lambda t: lake.create(t, described[t][0], comment=described[t][1], replace_if_changed=True),
         described,
-        3,
+        WRITERS,
         "survival",
     )
 

@@ -40,7 +40,7 @@ from fanbase.features.registry import GROUPS
 from fanbase.features.spec import FeatureGroup
 from fanbase.features.spine import subscriber_spine
 from fanbase.lakehouse import Lakehouse
-from fanbase.parallel import in_parallel
+from fanbase.parallel import WRITERS, in_parallel
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,6 @@ KEYS = ["user_id", "as_of_date"]
 MONTH = "as_of_month"
 MONTH_OF = "DATE_FORMAT(as_of_date, 'yyyy-MM')"
 BUILDS = "ops.feature_builds"
-# Writes to different tables side by side: each MERGE or overwrite is mostly fixed
-# driver-side work (log replay, planning, commit) that overlaps well.
-WRITERS = 3
 INPUTS = {
     "playback": "silver.playback_sessions",
     "events": "silver.events",

@@ -13,6 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
+# Writes to different Delta tables side by side: each MERGE, overwrite or CREATE is
+# mostly fixed driver-side work (log replay, planning, commit) that overlaps well.
+WRITERS = 3
+
 
 def in_parallel(fn: Callable, items: Iterable, workers: int, name: str = "fanbase") -> list:
     """``fn`` of every item, ``workers`` at a time on threads sharing the session;
