@@ -356,6 +356,32 @@ def test_new_files_in_a_landing_date_and_replay_once_the_calendar_catches_up(
     assert (session.sport, session.competition, session.tier) == ("football", "Testliga", "marquee")
 
 
+def test_a_run_stopped_between_the_silver_merge_and_the_derived_tables_is_made_whole(
+    spark, settings, raw, full, tmp_path, monkeypatch
+):
+    """The narrowest crash window, hit on purpose: silver.events has the batch, playback
+    sessions and spells do not. The rerun finds nothing new for silver, and must still
+    derive sessions and spells from the events it accepted."""
+    from fanbase.ingest.load import IngestRun
+
+    class Stop(Exception):
+        pass
+
+    def stop(self, events, dates):
+        raise Stop("killed after the silver MERGE")
+
+    root = tmp_path / "lake"
+    with monkeypatch.context() as patch:
+        patch.setattr(IngestRun, "_derive_from_events", stop)
+        with pytest.raises(Stop):
+            _ingest(spark, raw, root)
+    lake = _lake(spark, settings, root)
+    assert lake.read("silver.events").count() == full["lake"].read("silver.events").count()
+    assert lake.read("silver.playback_sessions").count() == 0
+    _ingest(spark, raw, root)
+    assert _snapshot(lake) == full["snapshot"]
+
+
 @pytest.mark.slow
 def test_a_run_killed_mid_way_then_rerun_equals_an_uninterrupted_run(
     spark, settings, raw, full, tmp_path

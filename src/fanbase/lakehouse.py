@@ -142,7 +142,10 @@ class Lakehouse:
             else:
                 detail = self._detail(table)
                 self._check_layout(table, schema, list(partition_by), detail)
-            self._add_constraints(table, constraints or {}, detail)
+            if constraints or properties:
+                detail = detail or self._detail(table)
+                self._add_constraints(table, constraints or {}, detail)
+                self._set_properties(table, properties or {}, detail)
             if self.settings.mode == "path":
                 self._register(table)
             return
@@ -233,6 +236,15 @@ class Lakehouse:
                 self.spark.sql(
                     f"ALTER TABLE {self.ref(table)} ADD CONSTRAINT {cname} CHECK ({expression})"
                 )
+
+    def _set_properties(self, table: str, properties: dict[str, str], detail) -> None:
+        """Give an existing table the properties it was declared with since (say, which
+        columns Delta keeps statistics of); the files already written keep theirs."""
+        have = detail["properties"] or {}
+        changed = {k: v for k, v in properties.items() if have.get(k) != v}
+        if changed:
+            listed = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in changed.items())
+            self.spark.sql(f"ALTER TABLE {self.ref(table)} SET TBLPROPERTIES ({listed})")
 
     def _ensure_database(self, table: str) -> None:
         layer, _, _ = _split(table)

@@ -26,11 +26,11 @@ from fanbase.ingest.parse import (
     validate_lines,
 )
 from fanbase.ingest.silver import (
-    ACCEPTED,
     classify_deliveries,
     contested_keys,
     playback_sessions,
     subscription_spells,
+    tally_deliveries,
     update_condition,
 )
 from fanbase.ingest.tables import (
@@ -48,6 +48,7 @@ from fanbase.ingest.tables import (
     TableSpec,
 )
 from fanbase.lakehouse import Lakehouse
+from fanbase.parallel import WRITERS, in_parallel
 
 log = logging.getLogger(__name__)
 
@@ -118,19 +119,12 @@ class IngestRun:
 
     # ---- the run -----------------------------------------------------------
     def run(self) -> list[SourceCounts]:
-        for spec in ALL_TABLES:
-            self.lake.create(
-                spec.name,
-                spec.schema,
-                spec.comment,
-                spec.partition_by,
-                spec.constraints,
-                spec.properties(),
-            )
+        in_parallel(self._create, ALL_TABLES, WRITERS, name="ingest-create")
         reference: Reference | None = None
         for source in SOURCES:
             if source == "events":
                 reference = self._reference()
+                self._catch_up_derived()
             self.counts.append(self._ingest_source(source, reference))
         self.counts.append(self._replay_quarantine(reference))
         self._log_run()
@@ -145,6 +139,16 @@ class IngestRun:
             )
         self._record_files()
         return self.counts
+
+    def _create(self, spec: TableSpec) -> None:
+        self.lake.create(
+            spec.name,
+            spec.schema,
+            spec.comment,
+            spec.partition_by,
+            spec.constraints,
+            spec.properties(),
+        )
 
     # ---- which files ---------------------------------------------------------
     def _dates(self, source: str) -> list[dt.date] | None:
@@ -252,15 +256,12 @@ class IngestRun:
         parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             with _phase(source, "read and validate"):
-                per_file = {
-                    r["source_file"]: r["count"]
-                    for r in parsed.groupBy("source_file").count().collect()
-                }  # one row per file read
-            counts.lines_read = sum(per_file.values())
+                survey = _survey(parsed, SILVER_BY_SOURCE[source])
+            counts.lines_read = sum(survey.per_file.values())
             if not self.from_bronze:
                 with _phase(source, "bronze"):
-                    counts.new_lines = self._land_bronze(source, parsed, per_file)
-            self._load_parsed(source, parsed, counts)
+                    counts.new_lines = self._land_bronze(source, parsed, survey.per_file)
+            self._load_parsed(source, parsed, survey, counts)
         finally:
             parsed.unpersist()
         log.info(
@@ -298,13 +299,14 @@ class IngestRun:
             self.lake.append(BRONZE_LINES.name, rows.select(*BRONZE_LINES.columns), spread=True)
         return count
 
-    def _load_parsed(self, source: str, parsed: DataFrame, counts: SourceCounts) -> None:
+    def _load_parsed(
+        self, source: str, parsed: DataFrame, survey: Survey, counts: SourceCounts
+    ) -> None:
         spec = SILVER_BY_SOURCE[source]
         rejected = parsed.where(F.col("reject_reason").isNotNull())
         valid = parsed.where(F.col("reject_reason").isNull())
 
-        reasons = rejected.groupBy("reject_reason").count().collect()
-        counts.reasons = {r["reject_reason"]: r["count"] for r in reasons}
+        counts.reasons = survey.reasons
         counts.quarantined = sum(counts.reasons.values())
         if counts.quarantined:
             with _phase(source, "quarantine"):
@@ -312,7 +314,7 @@ class IngestRun:
 
         key = spec.keys[0]
         silver = self._with_derived(spec, valid)
-        partitions = self._partitions(spec, silver)
+        partitions = survey.dates if spec.date_column else None
         existing = self.lake.read(spec.name)
         if partitions is not None:
             existing = existing.where(_in_partitions(spec, partitions, alias=None))
@@ -320,15 +322,14 @@ class IngestRun:
         prefer_latest = source in PREFER_LATEST
         with _phase(source, "classify"):
             contested = self._materialize(contested_keys(silver, existing, key, prefer_latest))
-            # It reads the parsed rows and the materialized contested keys, not silver:
-            # writing silver cannot change which rows it has.
-            classified = classify_deliveries(silver, contested, key, prefer_latest)
-            tally = classified.groupBy("_status", "_changed").count().collect()
-        counts.accepted = sum(r["count"] for r in tally if r["_status"] == ACCEPTED)
-        counts.changed = sum(r["count"] for r in tally if r["_changed"])
-        counts.duplicates = sum(r["count"] for r in tally if r["_status"] != ACCEPTED)
+            valid_rows = counts.lines_read - counts.quarantined
+            tally = tally_deliveries(contested, valid_rows, prefer_latest)
+        counts.accepted, counts.duplicates = tally.accepted, tally.duplicates
+        counts.changed = tally.changed
+        # It reads the parsed rows and the materialized contested keys, not silver:
+        # writing silver cannot change which rows it has.
+        classified = classify_deliveries(silver, contested, key, prefer_latest)
         changed = classified.where("_changed").select(*spec.columns)
-        counts.silver_version = self.lake.version(spec.name)
         if counts.changed:
             with _phase(source, "merge"):
                 counts.silver_version = self.lake.merge(
@@ -338,6 +339,8 @@ class IngestRun:
                     update_condition=update_condition(prefer_latest),
                     partition_filter=partition_filter,
                 ).version
+        else:
+            counts.silver_version = self.lake.version(spec.name)
         if source in REPLAYABLE_SOURCES:
             self._resolve_quarantine(valid)
         if source == "events" and counts.changed:
@@ -361,13 +364,6 @@ class IngestRun:
             valid = valid.withColumn(spec.date_column, day)
             valid = valid.withColumn(spec.partition_by[0], F.trunc(day, "MM"))
         return valid.select(*spec.columns)
-
-    @staticmethod
-    def _partitions(spec: TableSpec, rows: DataFrame) -> list[dt.date] | None:
-        """The dates a batch touches (late events included), to prune MERGEs."""
-        if not spec.date_column:
-            return None
-        return sorted(r[0] for r in rows.select(spec.date_column).distinct().collect())
 
     # ---- quarantine --------------------------------------------------------
     def _quarantine(self, source: str, rejected: DataFrame) -> None:
@@ -437,16 +433,41 @@ class IngestRun:
                 self.lake.read(FIXTURES.name),
             ).persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                self._load_parsed("events", parsed, counts)
+                self._load_parsed("events", parsed, _survey(parsed, EVENTS), counts)
             finally:
                 parsed.unpersist()
         return counts
 
     # ---- derived silver ----------------------------------------------------
-    def _derive_from_events(self, changed: DataFrame, dates: list[dt.date]) -> None:
-        """Refresh playback sessions and the spells of users whose events changed
-        (``dates``: the event dates of the changed events)."""
-        playbacks = changed.where(F.col("event_type") == "playback")
+    def _catch_up_derived(self) -> None:
+        """Derive sessions and spells from the events a killed run merged into silver
+        but may not have derived from: silver.events' changes (change data feed) since
+        the version the last completed run left. (Its rerun finds those events in silver
+        already, so they are not "changed" for it.) Nothing to do after a clean run."""
+        done = (
+            self.lake.read(INGEST_RUNS.name)
+            .where(F.col("source").isin("events", "quarantine_replay"))
+            .agg(F.max("silver_version"))
+            .first()[0]
+        )
+        # Version 0 is the table's creation, without rows.
+        start, current = (done or 0) + 1, self.lake.version(EVENTS.name)
+        if start > current:
+            return
+        left = (
+            self.lake.changes(EVENTS.name, start, current)
+            .where(F.col("_change_type").isin("insert", "update_postimage"))
+            .select(*EVENTS.columns)
+        )
+        dates = sorted(r[0] for r in left.select(EVENTS.date_column).distinct().collect())
+        if dates:
+            log.info("events: deriving from %d dates a killed run merged", len(dates))
+            self._derive_from_events(left, dates)
+
+    def _derive_from_events(self, events: DataFrame, dates: list[dt.date]) -> None:
+        """Refresh the playback sessions of these events (``dates``: the dates they fall
+        on) and the spells of their users, from the users' whole history in silver."""
+        playbacks = events.where(F.col("event_type") == "playback")
         sessions = playback_sessions(playbacks, self.lake.read(FIXTURES.name))
         self.lake.merge(
             PLAYBACK.name,
@@ -455,7 +476,7 @@ class IngestRun:
             partition_filter=_in_partitions(PLAYBACK, dates, "t"),
         )
         billing = F.col("event_type").isin(*SPELL_EVENTS)
-        users = changed.where(billing).select("user_id").distinct()
+        users = events.where(billing).select("user_id").distinct()
         history = self.lake.read(EVENTS.name).where(billing).join(users, "user_id", "left_semi")
         self.lake.merge(SUBSCRIPTIONS.name, subscription_spells(history), list(SUBSCRIPTIONS.keys))
 
@@ -481,6 +502,31 @@ class IngestRun:
             for c in self.counts
         ]
         self.lake.append(INGEST_RUNS.name, self.spark.createDataFrame(rows, INGEST_RUNS.schema))
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What one pass over a batch of parsed lines tells: lines per file, rejections per
+    reason and the dates its valid rows fall on (late events included, to prune MERGEs)."""
+
+    per_file: dict[str, int]
+    reasons: dict[str, int]
+    dates: list[dt.date]
+
+
+def _survey(parsed: DataFrame, spec: TableSpec) -> Survey:
+    """One aggregation, one row per file, reason and date: grows with files, not lines."""
+    valid = F.col("reject_reason").isNull()
+    day = F.when(valid, F.to_date("ts")) if spec.date_column else F.lit(None).cast("date")
+    rows = parsed.groupBy("source_file", "reject_reason", day.alias("day")).count().collect()
+    per_file: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for r in rows:
+        per_file[r["source_file"]] = per_file.get(r["source_file"], 0) + r["count"]
+        if r["reject_reason"] is not None:
+            reasons[r["reject_reason"]] = reasons.get(r["reject_reason"], 0) + r["count"]
+    dates = sorted({r["day"] for r in rows if r["reject_reason"] is None and r["day"]})
+    return Survey(per_file, reasons, dates)
 
 
 def _describe(dates: list[dt.date] | None) -> str:

@@ -3,6 +3,8 @@ playback sessions. DataFrames in, DataFrames out; no I/O."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -45,8 +47,16 @@ def contested_keys(
     return (
         batch.join(current, key, "left")
         .where((F.col("_n") > 1) | F.col("_theirs").isNotNull())
-        .select(key, "_best", "_theirs")
+        .select(key, "_n", "_best", "_theirs")
     )
+
+
+def _against_silver(mine: F.Column, theirs: F.Column, prefer_latest: bool):
+    """(accepted, changed) of a batch's winning delivery ``mine`` of a key against
+    silver's delivery ``theirs`` (null: the key is new)."""
+    better = (mine > theirs) if prefer_latest else (mine < theirs)
+    new = theirs.isNull()
+    return new | (mine == theirs) | better, new | better
 
 
 def classify_deliveries(
@@ -62,16 +72,41 @@ def classify_deliveries(
     """
     joined = valid.join(contested, key, "left")
     mine = _delivery("landing_date", "source_file", "line_number")
-    theirs = F.col("_theirs")
-    better = (mine > theirs) if prefer_latest else (mine < theirs)
     first_in_batch = F.col("_best").isNull() | (mine == F.col("_best"))
-    new = theirs.isNull()
-    accepted = first_in_batch & (new | (mine == theirs) | better)
-    changed = first_in_batch & (new | better)
+    accepted, changed = _against_silver(mine, F.col("_theirs"), prefer_latest)
+    accepted, changed = first_in_batch & accepted, first_in_batch & changed
     return joined.select(
         *valid.columns,
         F.when(accepted, ACCEPTED).otherwise(DUPLICATE).alias("_status"),
         F.coalesce(changed, F.lit(False)).alias("_changed"),
+    )
+
+
+@dataclass(frozen=True)
+class Tally:
+    accepted: int
+    duplicates: int
+    changed: int
+
+
+def tally_deliveries(contested: DataFrame, valid_rows: int, prefer_latest: bool = False) -> Tally:
+    """What ``classify_deliveries`` would count, from the contested keys alone (one small
+    job instead of a pass over the batch): a key delivered once and not in silver is
+    accepted and changed; of a contested key's ``_n`` deliveries only the batch winner
+    ``_best`` can be accepted, and it is decided against silver's as in classify."""
+    accepted, changed = _against_silver(F.col("_best"), F.col("_theirs"), prefer_latest)
+    row = contested.agg(
+        F.sum("_n").alias("rows"),
+        F.sum(F.col("_n") - 1).alias("beaten"),
+        F.sum(F.when(accepted, 0).otherwise(1)).alias("winner_refused"),
+        F.sum(F.when(changed, 1).otherwise(0)).alias("winner_changed"),
+    ).first()
+    rows, beaten, refused, winners_changed = (int(v or 0) for v in row)
+    duplicates = beaten + refused
+    return Tally(
+        accepted=valid_rows - duplicates,
+        duplicates=duplicates,
+        changed=valid_rows - rows + winners_changed,
     )
 
 
