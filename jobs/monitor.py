@@ -168,11 +168,9 @@ def _evaluate_partition(
     )
     ref_rows = partition_rows(reference, entry, values)
     cur_rows = partition_rows(current, entry, values)
-    ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
-    if ev.reference_rows and ev.current_rows:
-        ev.feature_psi = drift.feature_psi(
-            ref_rows, cur_rows, current.features, current.categorical
-        )
+    measured = drift.measure(ref_rows, cur_rows, current.features, current.categorical)
+    ev.reference_rows, ev.current_rows = measured.reference_rows, measured.current_rows
+    ev.feature_psi = measured.feature_psi
     model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
     if entry.kind == "churn":
         labelled = shared.labelled
@@ -347,11 +345,9 @@ def evaluate_survival(ctx, builder, registry, entry) -> tuple[list, list[str], d
 
         def measure_drift(work) -> None:  # side by side: small Spark jobs per partition
             ev, ref_rows, cur_rows = work
-            ev.reference_rows, ev.current_rows = ref_rows.count(), cur_rows.count()
-            if ev.reference_rows and ev.current_rows:
-                ev.feature_psi = drift.feature_psi(
-                    ref_rows, cur_rows, fit.features, fit.categorical
-                )
+            measured = drift.measure(ref_rows, cur_rows, fit.features, fit.categorical)
+            ev.reference_rows, ev.current_rows = measured.reference_rows, measured.current_rows
+            ev.feature_psi = measured.feature_psi
 
         in_parallel(measure_drift, drifts, ctx.config.models.workers, "monitor")
         if champions:

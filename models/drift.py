@@ -15,6 +15,7 @@ Only bin counts come back to the driver: a few numbers per feature.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -92,9 +93,24 @@ def histograms(
     return {f: (ref[f], cur[f]) for f in features}
 
 
-def feature_psi(
+@dataclass(frozen=True)
+class Drift:
+    reference_rows: int
+    current_rows: int
+    feature_psi: dict[str, float]  # empty unless both sides have rows
+
+
+def measure(
     reference: DataFrame, current: DataFrame, features: list[str], categorical: list[str]
-) -> dict[str, float]:
-    """PSI per feature, training rows against the newest rows."""
+) -> Drift:
+    """Rows on each side and PSI per feature (training rows against the newest rows),
+    from the histograms alone: every row lands
+    in one bin of each feature (missing values included), so any feature's bins add up
+    to the rows, and counting them again would be two more Spark jobs."""
+    if not features:
+        return Drift(reference.count(), current.count(), {})
     counted = histograms(reference, current, features, categorical)
-    return {f: psi(r, c) for f, (r, c) in counted.items()}
+    ref_bins, cur_bins = counted[features[0]]
+    n_ref, n_cur = sum(ref_bins.values()), sum(cur_bins.values())
+    scores = {f: psi(r, c) for f, (r, c) in counted.items()} if n_ref and n_cur else {}
+    return Drift(n_ref, n_cur, scores)

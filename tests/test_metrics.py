@@ -99,6 +99,12 @@ def test_drift_histograms_equal_a_numpy_binning_of_the_same_edges(spark):
 
     assert got["x"] == (oracle(ref_x), oracle(cur_x))
     assert got["plan"] == ({"monthly": 70, "annual": 35}, {"monthly": 90, drift.MISSING: 10})
-    scores = drift.feature_psi(reference, current, ["x", "plan"], ["plan"])
+    measured = drift.measure(reference, current, ["x", "plan"], ["plan"])
+    assert (measured.reference_rows, measured.current_rows) == (105, 100)
+    scores = measured.feature_psi
     assert scores["x"] == pytest.approx(drift.psi(*got["x"]))
+    assert scores["plan"] == pytest.approx(drift.psi(*got["plan"]))
     assert scores["x"] > 1.0  # half the current rows lie above every reference value
+    # No current rows: the counts say so and there is no PSI to speak of.
+    empty = drift.measure(reference, current.limit(0), ["x", "plan"], ["plan"])
+    assert (empty.reference_rows, empty.current_rows, empty.feature_psi) == (105, 0, {})

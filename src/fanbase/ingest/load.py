@@ -390,10 +390,15 @@ class IngestRun:
         )
 
     def _resolve_quarantine(self, valid: DataFrame) -> None:
-        """Lines quarantined earlier that validate now (the calendar caught up)."""
+        """Lines quarantined by earlier runs that validate now (the calendar caught up).
+        (A line this run quarantined is not among this run's valid lines.)"""
         waiting = (
             self.lake.read(QUARANTINE.name)
-            .where(F.col("replayable") & F.col("resolved_run_id").isNull())
+            .where(
+                F.col("replayable")
+                & F.col("resolved_run_id").isNull()
+                & (F.col("run_id") != self.run_id)
+            )
             .select("source_file", "line_number")
         )
         if waiting.isEmpty():

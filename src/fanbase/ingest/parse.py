@@ -208,7 +208,10 @@ def validate_batches(
     lines of whole files in reading order, and line numbers are counted here."""
     validator = VALIDATORS[source]
     typed = [f for f in schema if f.name not in PASSED_THROUGH and f.name not in REJECT_NAMES]
-    fields = [RENAMED_BACK.get(f.name, f.name) for f in typed]
+    # The records as one struct, by the names the contract gives the fields: Arrow reads
+    # each field out of the dicts itself (a missing key or a rejected line is null),
+    # far faster than moving 20-odd values a line into column lists in Python.
+    record = pa.struct([pa.field(RENAMED_BACK.get(f.name, f.name), f.type) for f in typed])
     seen: dict[str, int] = {}  # lines counted so far per file, across this task's batches
     for batch in batches:
         if number:
@@ -216,22 +219,19 @@ def validate_batches(
         landings = batch.column(LINE_COLUMNS.index("landing_date")).to_pylist()
         lines = batch.column(LINE_COLUMNS.index("line")).to_pylist()
         utf8 = batch.column(LINE_COLUMNS.index("valid_utf8")).to_pylist()
-        values: list[list] = [[] for _ in typed]
-        reasons, details = [], []
+        records, reasons, details = [], [], []
         for landing_date, line, ok in zip(landings, lines, utf8):
             result = validator(line or "", landing_date, reference) if ok else NOT_UTF8
             if result.__class__ is Rejected:
+                records.append(None)
                 reasons.append(result.reason)
                 details.append(result.detail)
-                for column in values:
-                    column.append(None)
             else:
+                records.append(result)
                 reasons.append(None)
                 details.append(None)
-                for column, name in zip(values, fields):
-                    column.append(result.get(name))
         arrays = [batch.column(i) for i in range(len(PASSED_THROUGH))]
-        arrays += [pa.array(v, type=f.type) for v, f in zip(values, typed)]
+        arrays += pa.array(records, type=record).flatten()
         arrays += [pa.array(reasons, type=pa.string()), pa.array(details, type=pa.string())]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
