@@ -135,7 +135,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _written(path: Path) -> str:
+    """When the results were written: the file's time if it differs from the last commit
+    of it (a run not committed yet), else that commit's time (a clone gives every file
+    the time it was cloned)."""
     stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    committed = subprocess.run(
+        ["git", "log", "-1", "--format=%cI", "--", path.name],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", path.name], cwd=path.parent
+    ).returncode
+    if committed and changed == 0:
+        stamp = dt.datetime.fromisoformat(committed).astimezone(dt.UTC)
     return stamp.isoformat(timespec="minutes")
 
 

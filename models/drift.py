@@ -104,9 +104,9 @@ def measure(
     reference: DataFrame, current: DataFrame, features: list[str], categorical: list[str]
 ) -> Drift:
     """Rows on each side and PSI per feature (training rows against the newest rows),
-    from the histograms alone: every row lands
-    in one bin of each feature (missing values included), so any feature's bins add up
-    to the rows, and counting them again would be two more Spark jobs."""
+    from the histograms alone: every row lands in one bin of each feature (missing
+    values included), so any feature's bins add up to the rows, and counting them
+    again would be two more Spark jobs."""
     if not features:
         return Drift(reference.count(), current.count(), {})
     counted = histograms(reference, current, features, categorical)

@@ -3,6 +3,7 @@ once delivery, reconciliation, reruns, incremental batches, replay and a real cr
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -199,6 +200,61 @@ def test_rerun_leaves_identical_tables_and_commits_nothing_to_silver(spark, sett
     assert _versions(lake) == before
     rerun = _runs(lake, summary["run_id"])
     assert rerun["events"]["reconciled"] and rerun["events"]["lines_read"] > 0
+
+
+@pytest.mark.parametrize("prefer_latest", [False, True])
+def test_the_tally_from_contested_keys_equals_classifying_every_row(spark, prefer_latest):
+    """Oracle: the counts tally_deliveries reads off the contested keys are what
+    classify_deliveries gives row by row: keys new, redelivered in the batch, already in
+    silver as this very line, and in silver with an earlier or a later delivery."""
+    from fanbase.ingest.silver import (
+        ACCEPTED,
+        classify_deliveries,
+        contested_keys,
+        tally_deliveries,
+    )
+
+    schema = "k string, landing_date date, source_file string, line_number long"
+    d1, d2, d3 = (dt.date(2026, 1, day) for day in (1, 2, 3))
+    batch = spark.createDataFrame(
+        [
+            ("new", d2, "a", 1),
+            ("twice", d2, "a", 2),
+            ("twice", d3, "b", 1),
+            ("thrice", d2, "a", 3),
+            ("thrice", d2, "a", 4),
+            ("thrice", d3, "b", 2),
+            ("same", d2, "a", 5),
+            ("silver_earlier", d2, "a", 6),
+            ("silver_later", d2, "a", 7),
+            ("silver_earlier_twice", d2, "a", 8),
+            ("silver_earlier_twice", d3, "b", 3),
+        ],
+        schema,
+    )
+    silver = spark.createDataFrame(
+        [
+            ("same", d2, "a", 5),
+            ("silver_earlier", d1, "z", 1),
+            ("silver_later", d3, "z", 1),
+            ("silver_earlier_twice", d1, "z", 2),
+            ("untouched", d1, "z", 3),
+        ],
+        schema,
+    )
+    contested = contested_keys(batch, silver, "k", prefer_latest).localCheckpoint()
+    rows = classify_deliveries(batch, contested, "k", prefer_latest).collect()
+    expected = (
+        sum(r["_status"] == ACCEPTED for r in rows),
+        sum(r["_status"] != ACCEPTED for r in rows),
+        sum(r["_changed"] for r in rows),
+    )
+    got = tally_deliveries(contested, batch.count(), prefer_latest)
+    assert (got.accepted, got.duplicates, got.changed) == expected
+    # By hand. Earliest wins: new, twice, thrice, same and silver_later are accepted,
+    # all but same changed; the later deliveries and silver_earlier* are duplicates.
+    # Latest wins: silver_earlier and silver_earlier_twice win instead of silver_later.
+    assert expected == ((6, 5, 5) if prefer_latest else (5, 6, 4))
 
 
 def test_a_raw_root_without_the_layout_is_an_error_naming_the_folder(spark, raw, tmp_path):

@@ -66,6 +66,23 @@ def test_create_merge_constraints_history_and_names(spark, lakehouse):
     assert lakehouse.read(table).count() == 3
 
 
+def test_an_existing_table_gets_the_properties_declared_since_and_no_commit_otherwise(
+    spark, lakehouse
+):
+    table = "test.props"
+    lakehouse.create(table, _schema(), properties={"delta.enableChangeDataFeed": "true"})
+    declared = {
+        "delta.enableChangeDataFeed": "true",
+        "delta.dataSkippingStatsColumns": "user_id",
+    }
+    lakehouse.create(table, _schema(), properties=declared)
+    props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
+    assert props["delta.dataSkippingStatsColumns"] == "user_id"
+    version = lakehouse.version(table)
+    lakehouse.create(table, _schema(), properties=declared)  # nothing new: no commit
+    assert lakehouse.version(table) == version
+
+
 def test_register_all_makes_tables_reachable_by_name(spark, lakehouse):
     lakehouse.create("test.registered", _schema())
     spark.sql("DROP TABLE test.registered")  # forget the name, keep the files
