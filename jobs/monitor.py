@@ -146,7 +146,6 @@ def _evaluate_partition(
     """One champion's evaluation: drift from its training rows, metrics on the newest
     labelled rows and on its own matured scores (churn) or silhouette and segment
     shares (segmentation)."""
-    import mlflow.spark
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.sql import functions as F
 
@@ -171,7 +170,7 @@ def _evaluate_partition(
     measured = drift.measure(ref_rows, cur_rows, current.features, current.categorical)
     ev.reference_rows, ev.current_rows = measured.reference_rows, measured.current_rows
     ev.feature_psi = measured.feature_psi
-    model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
+    model = registry.load_model(version)
     if entry.kind == "churn":
         labelled = shared.labelled
         rows = partition_rows(labelled, entry, values)
@@ -210,7 +209,6 @@ def evaluate_sentiment(ctx, builder, registry, entry) -> tuple[list, list[str], 
     trained (labels in the current silver table but not in the version it read), and
     the shares of its predicted classes in the newest posts against the label shares
     it learnt from."""
-    import mlflow.spark
     from pyspark.sql import functions as F
 
     from fanbase.models import drift
@@ -272,7 +270,7 @@ def evaluate_sentiment(ctx, builder, registry, entry) -> tuple[list, list[str], 
             ev.labelled_rows = rows.count()
             ev.newer_data = ev.labelled_rows > 0
             if ev.labelled_rows >= opts.min_rows:
-                model = mlflow.spark.load_model(f"models:/{name}/{version.version}")
+                model = registry.load_model(version)
                 got = model.transform(
                     rows.select(
                         F.col("post_id").alias("key"), F.lit(language).alias("language"), "text"

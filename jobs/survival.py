@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 from fanbase.jobs._runner import JobContext, main_for
 
@@ -42,6 +43,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     from fanbase.models.frames import FrameBuilder, FrameError
     from fanbase.models.registry import Registry
     from fanbase.models.train import ensure_model_runs
+    from fanbase.parallel import in_parallel
 
     entries = [e for e in selected(load_entries(ctx.config), args.model) if e.kind == "survival"]
     registry = Registry(ctx.configure_mlflow(), ctx.config.models.registry_prefix)
@@ -57,13 +59,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         "unknown_start": {},
         "input_tables": {},
     }
-    for entry in entries:
-        try:
-            done = fit_entry(ctx, builder, registry, entry)
-        except FrameError as err:
-            ctx.log.error("%s", err)
-            summary["failed"].append(str(err))
+    # Entries fit side by side: one entry can be a single long task (an all-markets
+    # model is one partition, on one core) while the other core fits the others.
+    # Logging, registering and writing then go one entry at a time.
+    fits = in_parallel(
+        lambda e: fit_entry(ctx, builder, e), entries, ctx.config.models.workers, "survival"
+    )
+    for entry, fitted in zip(entries, fits, strict=True):
+        if isinstance(fitted, FrameError):
+            ctx.log.error("%s", fitted)
+            summary["failed"].append(str(fitted))
             continue
+        done = record_entry(ctx, registry, entry, fitted)
         summary["models"] += done["models"]
         summary["failed"] += done["failed"]
         summary["skipped"] += done["skipped"]
@@ -80,20 +87,46 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     return summary
 
 
-def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
+@dataclass
+class Fitted:
+    """One entry's fitted partitions, before anything is logged or written."""
+
+    frames: object  # SurvivalFrames
+    spec: object  # SurvivalSpec
+    results: list  # PartitionResult per partition
+    unknown: int  # spells with no known start, not fitted
+    started: float
+
+
+def fit_entry(ctx: JobContext, builder, entry):
+    """The entry's partitions fitted on the executors (``Fitted``), or the
+    ``FrameError`` saying why its frame cannot be built."""
+    from fanbase.models import survival_fit as sf
+    from fanbase.models.frames import FrameError
+
+    started = time.perf_counter()
+    value = ctx.config.value
+    try:
+        frames = builder.survival_frames(entry, value.new_subscriber_days)
+    except FrameError as err:
+        return err
+    spec = sf.spec_for(entry, frames.fit, extend_days=value.horizon_days)
+    results = sf.fit_partitions(frames.fit, spec)
+    unknown = frames.unknown_start.count() if frames.unknown_start is not None else 0
+    return Fitted(frames, spec, results, unknown, started)
+
+
+def record_entry(ctx: JobContext, registry, entry, fitted: Fitted) -> dict:
+    """Log and register each fitted partition, write the entry's gold rows and score
+    customer value from its champions."""
     from fanbase.models import survival_fit as sf
     from fanbase.models.registry import registered_name, survival_metrics
     from fanbase.models.survival import stratum_label
     from fanbase.models.train import model_run_row, record_model_runs
     from fanbase.parallel import WRITERS, in_parallel
 
-    value = ctx.config.value
     lake, spark = ctx.lakehouse, ctx.spark
-    started = time.perf_counter()
-    frames = builder.survival_frames(entry, value.new_subscriber_days)
-    spec = sf.spec_for(entry, frames.fit, extend_days=value.horizon_days)
-    results = sf.fit_partitions(frames.fit, spec)
-    unknown = frames.unknown_start.count() if frames.unknown_start is not None else 0
+    frames, spec, results, unknown = fitted.frames, fitted.spec, fitted.results, fitted.unknown
     if unknown:
         ctx.log.warning(
             "%s: %d spells have no known start (first seen mid-spell) and are not fitted",
@@ -153,7 +186,10 @@ def fit_entry(ctx: JobContext, builder, registry, entry) -> dict:
     if frames.value is not None:
         scored_rows = score_customer_value(ctx, entry, frames, spec, model_df)
     ctx.log.info(
-        "%s: %d partitions in %.1f s", entry.name, len(results), time.perf_counter() - started
+        "%s: %d partitions in %.1f s",
+        entry.name,
+        len(results),
+        time.perf_counter() - fitted.started,
     )
     return {
         "models": sum(p.ok for p in results),

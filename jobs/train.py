@@ -112,6 +112,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         record_model_runs,
         train_all,
     )
+    from fanbase.session import sql_conf
 
     entries = selected(load_entries(ctx.config), args.model)
     later = [e.name for e in entries if e.kind not in TRAINED_KINDS]
@@ -159,7 +160,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
     prepared = time.perf_counter() - started
     workers = args.workers or ctx.config.models.workers
     ctx.log.info("%d models from %d entries, %d at a time", len(tasks), len(entries), workers)
-    outcomes = train_all(tasks, registry, ctx.config.models.seed, ctx.run_id, workers)
+    with sql_conf(ctx.spark, ctx.config.models.sql_conf):
+        outcomes = train_all(tasks, registry, ctx.config.models.seed, ctx.run_id, workers)
     for frame in frames:
         frame.df.unpersist()
 

@@ -192,19 +192,19 @@ def train(entry: Entry, frame: ModelFrame, rows: DataFrame, seed: int) -> Traine
     cal_x.unpersist()
 
     scored = pipeline.transform(prep.right_sized(test, n_test))
-    scored = scored.select("label", F.col(OUTPUT).alias("probability")).cache()
-    report = metrics.classification_report(scored)
-    bins = metrics.reliability(scored)
-    lift = metrics.lift_curve(scored)
-    scored.unpersist()
+    evaluation = metrics.evaluate(scored.select("label", F.col(OUTPUT).alias("probability")))
     slots = prep.slot_names(prep_model.transform(fit.limit(1)))
     return Trained(
         model=pipeline,
         params={"algorithm": entry.algorithm.name, **params, **window, "no_values": empty},
-        metrics={**report, "test_churn_rate": _rate(bins)},
+        metrics={**evaluation.report, "test_churn_rate": _rate(evaluation.reliability)},
         rows={"fit": n_fit, "calibration": n_cal, "test": n_test},
         importances=_importances(clf_model, slots),
-        curves={"reliability": bins, "lift": lift, "grid_search": search},
+        curves={
+            "reliability": evaluation.reliability,
+            "lift": evaluation.lift,
+            "grid_search": search,
+        },
         input_columns=features,
     )
 

@@ -208,16 +208,13 @@ def expected_calibration_error(bins: list[dict]) -> float:
 def churn_metrics(scored: DataFrame) -> dict:
     """Metrics of scored rows (``label``, ``probability``), as at training, plus the
     expected calibration error and the churn rate."""
-    scored = scored.cache()
-    try:
-        bins = metrics.reliability(scored)
-        out = metrics.classification_report(scored)
-        out["calibration_error"] = expected_calibration_error(bins)
-        n = sum(b["n"] for b in bins)
-        out["churn_rate"] = sum(b["observed_rate"] * b["n"] for b in bins) / n if n else None
-        return out
-    finally:
-        scored.unpersist()
+    evaluation = metrics.evaluate(scored)
+    bins = evaluation.reliability
+    out = dict(evaluation.report)
+    out["calibration_error"] = expected_calibration_error(bins)
+    n = sum(b["n"] for b in bins)
+    out["churn_rate"] = sum(b["observed_rate"] * b["n"] for b in bins) / n if n else None
+    return out
 
 
 def segment_shares(assigned: DataFrame) -> dict[str, int]:

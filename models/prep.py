@@ -102,10 +102,21 @@ def with_values(df, features: list[str]) -> tuple[list[str], list[str]]:
     """(features with at least one value in ``df``, features that are all missing).
     A feature with no value in a partition (no win-backs yet in a new market) says
     nothing there, and would stop the median imputer: that model goes without it."""
+    return count_values(df, features)[1:]
+
+
+def count_values(df, features: list[str]) -> tuple[int, list[str], list[str]]:
+    """The rows of ``df`` and ``with_values``, in one Spark job."""
     from pyspark.sql import functions as F
 
-    counts = df.agg(*[F.count(F.col(f)).alias(f) for f in features]).first().asDict()
-    return [f for f in features if counts[f]], [f for f in features if not counts[f]]
+    counted = [F.count(F.col(f)).alias(f"_values_{i}") for i, f in enumerate(features)]
+    row = df.agg(F.count(F.lit(1)).alias("_rows"), *counted).first()
+    present = {f: row[f"_values_{i}"] for i, f in enumerate(features)}
+    return (
+        row["_rows"],
+        [f for f in features if present[f]],
+        [f for f in features if not present[f]],
+    )
 
 
 # Rows per task for a model's cached training rows. Spark ML runs a job per iteration

@@ -13,6 +13,7 @@ import math
 import re
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import mlflow
@@ -31,6 +32,39 @@ warnings.filterwarnings("ignore", message="Hint: Inferred schema contains intege
 CHAMPION, CHALLENGER = "champion", "challenger"
 # SQLite, the laptop default, takes one writer at a time: registry writes are serialised.
 _REGISTRY_LOCK = threading.Lock()
+
+# Spark models this process registered or loaded, by registry, version and Spark
+# application. `fanbase run` scores and monitors the champions it has just trained in
+# the same process, and loading a pipeline back from MLflow costs Spark jobs per stage
+# (a second or more each). A registered version never changes, so the model is the
+# same wherever it came from. Bounded: models are small, but not free.
+MODELS_KEPT = 64
+_MODELS: OrderedDict = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def _model_key(name: str, version, run_id: str) -> tuple:
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    app = sc.applicationId if sc is not None else None
+    return (mlflow.get_tracking_uri(), name, int(version), run_id, app)
+
+
+def _remember(key: tuple, model) -> None:
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        _MODELS.move_to_end(key)
+        while len(_MODELS) > MODELS_KEPT:
+            _MODELS.popitem(last=False)
+
+
+def _recall(key: tuple):
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is not None:
+            _MODELS.move_to_end(key)
+        return model
 
 
 def registered_name(prefix: str, entry: Entry, values: tuple) -> str:
@@ -101,13 +135,24 @@ class Registry:
 
     def load_champion(self, name: str):
         """(Spark PipelineModel, model version) of the champion, or None."""
-        import mlflow.spark
 
         version = self.version_by_alias(name)
         if version is None:
             return None
-        # By number, not alias: the alias may move while this job runs.
-        return mlflow.spark.load_model(f"models:/{name}/{version.version}"), version
+        return self.load_model(version), version
+
+    def load_model(self, version):
+        """The Spark model of a registered version (an MLflow ``ModelVersion``): the one
+        this process registered or loaded before, or loaded from MLflow."""
+        import mlflow.spark
+
+        key = _model_key(version.name, version.version, version.run_id)
+        model = _recall(key)
+        if model is None:
+            # By number, not alias: the alias may move while this job runs.
+            model = mlflow.spark.load_model(f"models:/{version.name}/{version.version}")
+            _remember(key, model)
+        return model
 
     # ---- writing ---------------------------------------------------------------
     def log(
@@ -129,12 +174,13 @@ class Registry:
         name = registered_name(self.prefix, entry, values)
         partition = partition_label(entry, values)
         output = churn.OUTPUT if entry.kind == "churn" else segmentation.OUTPUT
-        sample = trained.model.transform(example)
-        inputs = example.select(*trained.input_columns).toPandas()
+        # The example rows and their output in one Spark job (and so the same rows).
+        sample = trained.model.transform(example).select(*trained.input_columns, output).toPandas()
+        inputs = sample[trained.input_columns]
         # Integers as doubles in the signature: a missing value in scoring data is
         # imputed by the model, so the schema must allow it.
         inputs = inputs.astype({c: "float64" for c in inputs.select_dtypes("integer").columns})
-        signature = infer_signature(inputs, sample.select(output).toPandas()[output])
+        signature = infer_signature(inputs, sample[output])
         tags = _tags(entry, partition, job_run_id, lineage)
         failed = gate_failures(entry, trained.metrics)
         with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
@@ -170,7 +216,7 @@ class Registry:
                 validate_serving_input=False,
             )
             run_id = run.info.run_id
-        return self._register(name, entry, partition, info.model_uri, run_id, failed)
+        return self._register(name, entry, partition, info.model_uri, run_id, failed, trained.model)
 
     def log_survival(
         self, entry: Entry, values: tuple, result: dict, card: dict, lineage: dict, job_run_id: str
@@ -247,7 +293,7 @@ class Registry:
                 artifact_path="model",
                 pip_requirements=[f"pyspark=={pyspark.__version__}"],
             )
-        return self._register(name, entry, "", info.model_uri, run_id, failed)
+        return self._register(name, entry, "", info.model_uri, run_id, failed, model)
 
     def log_language_model(
         self, entry: Entry, fitted, lineage: dict, job_run_id: str
@@ -279,7 +325,7 @@ class Registry:
                 ],
             )
             run_id = run.info.run_id
-        return self._register(name, entry, partition, info.model_uri, run_id, failed)
+        return self._register(name, entry, partition, info.model_uri, run_id, failed, fitted.model)
 
     def add_to_run(self, run_id: str, metrics: dict[str, float], artifacts: dict) -> None:
         """Metrics and JSON artifacts computed after the run was logged."""
@@ -288,7 +334,11 @@ class Registry:
             for key, value in artifacts.items():
                 mlflow.log_dict(value, f"{key}.json")
 
-    def _register(self, name, entry, partition, model_uri, run_id, failed) -> Registered:
+    def _register(
+        self, name, entry, partition, model_uri, run_id, failed, spark_model=None
+    ) -> Registered:
+        """Register ``model_uri`` as a new version of ``name`` and set its alias by the
+        gates; ``spark_model``, the fitted model itself, is kept for this process."""
         alias = CHALLENGER if failed else CHAMPION
         with _REGISTRY_LOCK:
             try:
@@ -306,6 +356,8 @@ class Registry:
                 "fanbase.gates",
                 "passed" if not failed else "; ".join(failed),
             )
+        if spark_model is not None:
+            _remember(_model_key(name, version.version, run_id), spark_model)
         return Registered(name, int(version.version), alias, run_id, failed)
 
 

@@ -52,10 +52,9 @@ def train(
 ) -> Trained:
     """``previous``: the champion's centroids (segment id -> feature -> mean)."""
     data = rows.select(*frame.features)
-    n = data.count()
+    n, features, empty = prep.count_values(data, frame.features)
     if n < 10:
         raise NotEnoughData(f"{n} rows: too few to cluster")
-    features, empty = prep.with_values(data, frame.features)
     if not features:
         raise TrainingError(f"every feature is missing in these rows: {empty}")
     categorical = [c for c in frame.categorical if c in features]

@@ -18,38 +18,116 @@ def scored(spark):
 
 
 def test_hand_worked_values(scored):
+    report = metrics.evaluate(scored).report
     # Positive > negative in 5 of the 6 pairs.
+    assert report["roc_auc"] == pytest.approx(5 / 6)
     assert metrics.roc_auc(scored) == pytest.approx(5 / 6)
     # Precision 1/1 at the first positive, 2/3 at the second.
-    assert metrics.pr_auc(scored) == pytest.approx((1 + 2 / 3) / 2)
-    assert metrics.brier(scored) == pytest.approx((0.01 + 0.64 + 0.09 + 0.36 + 0.25) / 5)
+    assert report["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
+    assert report["brier"] == pytest.approx((0.01 + 0.64 + 0.09 + 0.36 + 0.25) / 5)
     # Five rows: the top decile is the 0.9 row, a positive; base rate 2/5.
-    assert metrics.top_decile_lift(scored) == pytest.approx(1 / 0.4)
+    assert report["top_decile_lift"] == pytest.approx(1 / 0.4)
 
 
 def test_ties_count_half_and_degenerate_sets_give_nan(spark):
     tied = spark.createDataFrame([(0.5, 1), (0.5, 0), (0.2, 0)], "probability double, label int")
+    report = metrics.evaluate(tied).report
+    assert report["roc_auc"] == pytest.approx((0.5 + 1) / 2)
     assert metrics.roc_auc(tied) == pytest.approx((0.5 + 1) / 2)
-    assert metrics.pr_auc(tied) == pytest.approx(0.5)
+    assert report["pr_auc"] == pytest.approx(0.5)
     only_negatives = spark.createDataFrame([(0.5, 0)], "probability double, label int")
-    assert math.isnan(metrics.roc_auc(only_negatives))
-    assert math.isnan(metrics.top_decile_lift(only_negatives))
+    degenerate = metrics.evaluate(only_negatives).report
+    assert math.isnan(degenerate["roc_auc"]) and math.isnan(metrics.roc_auc(only_negatives))
+    assert math.isnan(degenerate["top_decile_lift"]) and math.isnan(degenerate["pr_auc"])
 
 
 def test_reliability_bins(scored):
-    bins = {r["bin"]: r for r in metrics.reliability(scored, bins=2)}
+    bins = {r["bin"]: r for r in metrics.evaluate(scored, bins=2).reliability}
+    assert list(bins) == [1]  # no score below 0.5
     assert bins[1]["n"] == 5 and bins[1]["observed_rate"] == pytest.approx(0.4)
     assert bins[1]["mean_probability"] == pytest.approx(0.7)
 
 
 def test_cumulative_lift_by_hand(scored):
     # Fifths of five rows, by score: 1, 0, 1, 0, 0; overall rate 2/5.
-    curve = metrics.lift_curve(scored, points=5)
+    curve = metrics.evaluate(scored, points=5).lift
     assert [c["n"] for c in curve] == [1, 2, 3, 4, 5]
     assert [c["churners"] for c in curve] == [1, 1, 2, 2, 2]
     assert [c["share"] for c in curve] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     expected = [(1 / 1) / 0.4, (1 / 2) / 0.4, (2 / 3) / 0.4, (2 / 4) / 0.4, 1.0]
     assert [c["lift"] for c in curve] == pytest.approx(expected)
+
+
+def test_rows_tied_at_a_tile_cut_share_its_churners(spark):
+    # 12 rows: ntile(10) gives the first two tiles 2 rows. The top three rows tie with
+    # two churners among them, so the top tile holds 2 of 3 tied rows: 4/3 churners.
+    rows = [(0.9, 1), (0.9, 1), (0.9, 0)] + [(0.1 * i / 10, i % 3 == 0) for i in range(9)]
+    df = spark.createDataFrame([(p, int(y)) for p, y in rows], "probability double, label int")
+    ev = metrics.evaluate(df)
+    positives = sum(int(y) for _, y in rows)
+    assert ev.lift[0]["n"] == 2 and ev.lift[0]["churners"] == pytest.approx(4 / 3)
+    assert ev.report["top_decile_lift"] == pytest.approx((4 / 3 / 2) / (positives / 12))
+    assert ev.lift[-1]["n"] == 12 and ev.lift[-1]["lift"] == pytest.approx(1.0)
+
+
+def _brute_force(rows: list[tuple[float, int]], bins: int, points: int) -> dict:
+    """The metrics straight from their definitions, row by row (the oracle)."""
+    pos = [p for p, y in rows if y]
+    neg = [p for p, y in rows if not y]
+    pairs = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
+    precision = [sum(y for q, y in rows if q >= p) / sum(1 for q, _ in rows if q >= p) for p in pos]
+    by_bin: dict[int, list] = {}
+    for p, y in rows:
+        by_bin.setdefault(min(int(p * bins), bins - 1), []).append((p, y))
+    ranked = sorted(rows, key=lambda r: -r[0])
+    n, rate = len(rows), len(pos) / len(rows)
+
+    def churners_in_top(k: int) -> float:
+        cut = ranked[k - 1][0] if k else None
+        above = sum(y for p, y in rows if k and p > cut)
+        tied = [y for p, y in rows if k and p == cut]
+        taken = k - sum(1 for p, _ in rows if k and p > cut)
+        return above + sum(tied) * taken / len(tied) if k else 0.0
+
+    sizes = [n // points + (1 if t < n % points else 0) for t in range(points)]
+    tops = [sum(sizes[: t + 1]) for t in range(min(points, n))]
+    first_tenth = n // 10 + min(1, n % 10)
+    return {
+        "roc_auc": pairs / (len(pos) * len(neg)),
+        "pr_auc": sum(precision) / len(pos),
+        "brier": sum((p - y) ** 2 for p, y in rows) / n,
+        "top_decile_lift": churners_in_top(first_tenth) / first_tenth / rate,
+        "reliability": {
+            b: (len(v), sum(p for p, _ in v) / len(v), sum(y for _, y in v) / len(v))
+            for b, v in by_bin.items()
+        },
+        "lift": [(k, churners_in_top(k) / k / rate) for k in tops],
+    }
+
+
+@pytest.mark.parametrize("n", [7, 230])
+def test_one_pass_evaluation_equals_the_definitions_row_by_row(spark, n):
+    import random
+
+    rng = random.Random(n)
+    # Scores on a coarse grid, so many rows tie, and a score of exactly 1.0 (last bin).
+    rows = [(rng.randint(0, 20) / 20, int(rng.random() < 0.3)) for _ in range(n)]
+    rows += [(1.0, 1), (0.0, 0)]
+    df = spark.createDataFrame(rows, "probability double, label int")
+    ev = metrics.evaluate(df, bins=10, points=10)
+    want = _brute_force(rows, bins=10, points=10)
+    for key in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
+        assert ev.report[key] == pytest.approx(want[key]), key
+    assert metrics.roc_auc(df) == pytest.approx(want["roc_auc"])
+    got_bins = {
+        r["bin"]: (r["n"], r["mean_probability"], r["observed_rate"]) for r in ev.reliability
+    }
+    assert got_bins.keys() == want["reliability"].keys()
+    for b, (count, mean, observed) in want["reliability"].items():
+        assert got_bins[b][0] == count
+        assert got_bins[b][1:] == pytest.approx((mean, observed))
+    assert [c["n"] for c in ev.lift] == [k for k, _ in want["lift"]]
+    assert [c["lift"] for c in ev.lift] == pytest.approx([lift for _, lift in want["lift"]])
 
 
 def test_adjusted_rand_index_by_hand(spark):

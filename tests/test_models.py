@@ -312,6 +312,36 @@ def test_scoring_writes_gold_tables_with_lineage_and_a_rerun_changes_nothing(spa
     assert lake.read("gold.segments").count() == n_segments
 
 
+def test_a_model_registered_in_this_process_is_reused_and_scores_as_its_saved_copy(
+    trained, monkeypatch
+):
+    from fanbase.models import registry as reg
+    from fanbase.models.registry import Registry
+
+    version = _client().get_model_version_by_alias("fanbase_churn_core", "champion")
+    registry = Registry("0", "fanbase")
+
+    def not_from_mlflow(uri, *args, **kwargs):
+        raise AssertionError(f"loaded {uri} from MLflow: training should have kept it")
+
+    with monkeypatch.context() as m:
+        m.setattr(mlflow.spark, "load_model", not_from_mlflow)
+        kept = registry.load_model(version)
+        assert registry.load_model(version) is kept
+    # Forgotten (another process, or pushed out of the bounded cache): loaded from
+    # MLflow, kept from then on, and scoring exactly as the model training kept.
+    reg._MODELS.pop(reg._model_key(version.name, version.version, version.run_id))
+    loaded = registry.load_model(version)
+    assert loaded is not kept and registry.load_model(version) is loaded
+    frame = trained["builder"].snapshot_frame(_entry(trained, "churn_core"))
+    rows = frame.df.orderBy("user_id").limit(300)
+    scores = [
+        sorted(m.transform(rows).select("user_id", "churn_probability").collect())
+        for m in (kept, loaded)
+    ]
+    assert len(scores[0]) == 300 and scores[0] == scores[1]
+
+
 def test_one_broken_model_fails_the_job_by_name_but_the_others_train(trained):
     # churn_no_rows: a filter that leaves no row is a failure; churn_short_history: too
     # few days of history for its test window yet is a skip, not a failure.

@@ -32,6 +32,20 @@ def test_session_has_delta_and_spark_nlp(spark):
     assert not has_class(spark, "com.example.NoSuchClass")
 
 
+def test_sql_conf_holds_for_the_block_and_puts_every_key_back(spark):
+    from fanbase.session import sql_conf
+
+    set_before, unset_before = "spark.sql.shuffle.partitions", "spark.sql.fanbase.test_key"
+    was = spark.conf.get(set_before)
+    assert spark.conf.get(unset_before, None) is None
+    with pytest.raises(RuntimeError, match="inside"):
+        with sql_conf(spark, {set_before: "3", unset_before: "on"}):
+            assert spark.conf.get(set_before) == "3" and spark.conf.get(unset_before) == "on"
+            raise RuntimeError("inside")  # put back on the way out of a failure too
+    assert spark.conf.get(set_before) == was
+    assert spark.conf.get(unset_before, None) is None
+
+
 def test_create_merge_constraints_history_and_names(spark, lakehouse):
     table = "test.watch"
     lakehouse.create(

@@ -67,15 +67,19 @@ class SparkSettings(_Strict):
     @field_validator("conf", mode="before")
     @classmethod
     def _spark_values_are_strings(cls, value: Any) -> Any:
-        # YAML reads `4` and `true` as numbers and booleans; Spark wants strings.
-        if isinstance(value, dict):
-            return {
-                k: (str(v).lower() if isinstance(v, bool) else str(v))
-                if isinstance(v, (bool, int, float))
-                else v
-                for k, v in value.items()
-            }
-        return value
+        return _spark_strings(value)
+
+
+def _spark_strings(value: Any) -> Any:
+    """YAML reads `4` and `true` as numbers and booleans; Spark wants strings."""
+    if isinstance(value, dict):
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v))
+            if isinstance(v, (bool, int, float))
+            else v
+            for k, v in value.items()
+        }
+    return value
 
 
 class LakehouseSettings(_Strict):
@@ -124,6 +128,14 @@ class ModelSettings(_Strict):
     # Registered model names are `<registry_prefix>_<entry>[_<partition>]`.
     registry_prefix: str = Field(default="fanbase", pattern=r"^[a-z][a-z0-9_]*$")
     seed: int = 7
+    # Spark SQL settings while `fanbase train` fits models (set on the session, put
+    # back after): per-partition models are hundreds of tiny queries each.
+    sql_conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("sql_conf", mode="before")
+    @classmethod
+    def _sql_values_are_strings(cls, value: Any) -> Any:
+        return _spark_strings(value)
 
 
 CHANNELS = ("organic", "paid_social", "search", "partner", "referral")

@@ -15,6 +15,7 @@ Two situations:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -75,6 +76,23 @@ def build_spark(settings: SparkSettings, app_name: str | None = None):
     _check_class(spark, DELTA_EXTENSION_CLASS, settings)
     log.info("spark %s master=%s launched=%s", spark.version, spark.sparkContext.master, launched)
     return spark
+
+
+@contextlib.contextmanager
+def sql_conf(spark, settings: dict[str, str]):
+    """Spark SQL ``settings`` on the session for the ``with`` block, then each key back
+    to what it was (or unset). For one job's needs in a session the pipeline shares."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def has_class(spark, class_name: str) -> bool:
