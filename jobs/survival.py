@@ -22,6 +22,7 @@ same snapshot).
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from dataclasses import dataclass
 
@@ -60,17 +61,23 @@ def run(ctx: JobContext, args: argparse.Namespace) -> dict:
         "input_tables": {},
     }
     # Entries fit side by side: one entry can be a single long task (an all-markets
-    # model is one partition, on one core) while the other core fits the others.
-    # Logging, registering and writing then go one entry at a time.
-    fits = in_parallel(
-        lambda e: fit_entry(ctx, builder, e), entries, ctx.config.models.workers, "survival"
-    )
-    for entry, fitted in zip(entries, fits, strict=True):
+    # model is one partition, on one core) while the other core fits and records the
+    # others. Recording (MLflow, the gold tables they share) is one entry at a time.
+    recording = threading.Lock()
+
+    def fit_and_record(entry):
+        fitted = fit_entry(ctx, builder, entry)
         if isinstance(fitted, FrameError):
-            ctx.log.error("%s", fitted)
-            summary["failed"].append(str(fitted))
+            return fitted
+        with recording:
+            return record_entry(ctx, registry, entry, fitted)
+
+    outcomes = in_parallel(fit_and_record, entries, ctx.config.models.workers, "survival")
+    for entry, done in zip(entries, outcomes, strict=True):
+        if isinstance(done, FrameError):
+            ctx.log.error("%s", done)
+            summary["failed"].append(str(done))
             continue
-        done = record_entry(ctx, registry, entry, fitted)
         summary["models"] += done["models"]
         summary["failed"] += done["failed"]
         summary["skipped"] += done["skipped"]

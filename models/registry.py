@@ -135,7 +135,6 @@ class Registry:
 
     def load_champion(self, name: str):
         """(Spark PipelineModel, model version) of the champion, or None."""
-
         version = self.version_by_alias(name)
         if version is None:
             return None

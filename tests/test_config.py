@@ -66,8 +66,17 @@ def test_command_line_mistake_is_attributed_to_the_command_line(conf_dir):
 
 
 def test_spark_settings_with_dots_are_one_key(conf_dir):
-    settings = load_settings("local", conf_dir, ["spark.conf.spark.sql.shuffle.partitions=3"])
+    settings = load_settings(
+        "local",
+        conf_dir,
+        [
+            "spark.conf.spark.sql.shuffle.partitions=3",
+            "models.sql_conf.spark.sql.adaptive.enabled=false",
+        ],
+    )
     assert settings.spark.conf["spark.sql.shuffle.partitions"] == "3"
+    # YAML's boolean becomes the string Spark wants.
+    assert settings.models.sql_conf == {"spark.sql.adaptive.enabled": "false"}
 
 
 def test_environment_references_and_missing_secret(conf_dir, monkeypatch):

@@ -38,7 +38,7 @@ from fanbase.features.registry import GROUPS
 CONFIG_FILE = "fanbase.yml"
 ENVIRONMENTS = ("local", "emr", "databricks")
 # Maps whose keys themselves contain dots (Spark settings).
-_FREE_FORM_MAPS = {("spark", "conf")}
+_FREE_FORM_MAPS = {("spark", "conf"), ("models", "sql_conf")}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
