@@ -122,7 +122,6 @@ def evaluate(
         *_rank_sums(),
         F.sum(pos * F.col("cum_pos") / F.col("cum_n")).alias("ap_sum"),
         F.sum(pos * (s - 1) ** 2 + (n - pos) * s**2).alias("sq_sum"),
-        F.first("total").alias("total"),
     ]
     for i in range(bins):
         here = b == i
