@@ -91,6 +91,9 @@ class ShardSimulator:
         shift = s.shift
         self.shift_day = (shift.from_date - s.start_date).days if shift.from_date else None
         self.day_start = 0
+        # The simulated period ends here: nothing is emitted after it (the world does
+        # not go on for a refund alone, which would stretch the data past its last day).
+        self.end_ms = world.start_ms + s.days * DAY_MS
 
     # ---- output -------------------------------------------------------------------------
     def _emit(self, st: UserState, ts: int, event_type: str, fields: dict) -> int:
@@ -442,7 +445,8 @@ class ShardSimulator:
                 self._payment(st, ts, self._price(st), "succeeded")
                 if rng.random() < REFUND_PROBABILITY:
                     later = ts + rng.randint(1, 10) * DAY_MS + rng.randint(0, DAY_MS - 1)
-                    self._payment(st, later, self._price(st), "refunded")
+                    if later < self.end_ms:
+                        self._payment(st, later, self._price(st), "refunded")
 
     def _voluntary_churn(self, st: UserState, x: churn.Covariates, day_end: int) -> None:
         if st.plan != "monthly" or st.status != "active":

@@ -277,6 +277,25 @@ def test_clean_run_is_exactly_the_contract(clean):
     assert summary["sources"]["events"]["clean_unique_records"] == count
 
 
+def test_no_event_falls_after_the_simulated_period(tmp_path, monkeypatch):
+    """A refund comes days after its payment; one due after the last simulated day is
+    not emitted, or the data would run on for days in which nobody watches anything
+    (and the feature store's newest as-of date with it). Every payment is refunded
+    here, so payments near the end would produce such refunds."""
+    from fanbase.demo import behaviour
+
+    monkeypatch.setattr(behaviour, "REFUND_PROBABILITY", 1.0)
+    settings = GeneratorSettings.tiny(
+        users=200, days=40, workers=1, faults=_clean_rates(), social_faults=_clean_rates()
+    )
+    generate(tmp_path, settings)
+    end = settings.start_date + dt.timedelta(days=settings.days)
+    events = [json.loads(raw) for *_, raw in _raw_lines(tmp_path, "events")]
+    refunds = [e for e in events if e.get("status") == "refunded"]
+    assert len(refunds) >= 5  # the patch took effect
+    assert max(_parse_ts(e["ts"]).date() for e in events) < end
+
+
 def test_json_lines_are_compact_with_stable_key_order(clean):
     for *_, raw in list(_raw_lines(clean, "events"))[:200]:
         event = json.loads(raw)
