@@ -71,12 +71,13 @@ def test_spark_settings_with_dots_are_one_key(conf_dir):
         conf_dir,
         [
             "spark.conf.spark.sql.shuffle.partitions=3",
-            "models.sql_conf.spark.sql.adaptive.enabled=false",
+            "models.sql_conf.spark.sql.adaptive.enabled=true",
         ],
     )
     assert settings.spark.conf["spark.sql.shuffle.partitions"] == "3"
+    # The override replaces conf/local's `false` (one key, not a nested map), and
     # YAML's boolean becomes the string Spark wants.
-    assert settings.models.sql_conf == {"spark.sql.adaptive.enabled": "false"}
+    assert settings.models.sql_conf == {"spark.sql.adaptive.enabled": "true"}
 
 
 def test_environment_references_and_missing_secret(conf_dir, monkeypatch):
