@@ -1,8 +1,9 @@
 """Monitor the champions of every churn, segmentation, (posts) sentiment and Cox
-survival entry: drift against their training rows, performance on the newest labelled
-data (churn also on its own earlier scores once those labels matured; sentiment on the
-labels that arrived after its training; survival: concordance on the spells known at
-the newest snapshot), and decay against their test metrics.
+survival entry: drift against their training rows (the profile train kept of them),
+performance on the newest labelled data (churn also on its own earlier scores once
+those labels matured; sentiment on the labels that arrived after its training;
+survival: concordance on the spells known at the newest snapshot), and decay against
+their test metrics.
 
 Each evaluation is a row of ``ops.model_evaluations`` (appended: the table is the
 history of every model's health). A model past its entry's ``monitor`` thresholds is
@@ -87,8 +88,10 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
     """Evaluations of the entry's champions, the partitions without one, tables read.
     The partitions are evaluated side by side (``models.workers`` at a time): each is
     a few small Spark jobs and a model load, mostly driver-side waiting."""
+    from fanbase.models import drift
     from fanbase.models.frames import partition_values
     from fanbase.models.registry import registered_name
+    from fanbase.models.train import DRIFT_REFERENCE
     from fanbase.parallel import in_parallel
 
     current = builder.snapshot_frame(entry)
@@ -111,7 +114,14 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
                 continue
             run = registry.client.get_run(version.run_id)
             lineage = json.loads(run.data.tags.get("fanbase.lineage", "{}"))
-            reference = _reference(builder, entry, lineage, references)
+            # The profile train kept of the champion's rows; rebuilding those rows
+            # from the feature store only for a model logged without one (or with
+            # other features than the entry has now).
+            reference = registry.run_artifact(version.run_id, f"{DRIFT_REFERENCE}.json")
+            if reference is None or not drift.fits(
+                reference, current.features, current.categorical
+            ):
+                reference = _reference(builder, entry, lineage, references)
             champions.append((values, name, version, run, lineage, reference))
 
         def evaluate(champion) -> object:
@@ -145,7 +155,8 @@ def _evaluate_partition(
 ):
     """One champion's evaluation: drift from its training rows, metrics on the newest
     labelled rows and on its own matured scores (churn) or silhouette and segment
-    shares (segmentation)."""
+    shares (segmentation). ``reference``: the drift profile kept with the model at
+    training, or the training rows rebuilt (ModelFrame) for a model without one."""
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.sql import functions as F
 
@@ -165,9 +176,12 @@ def _evaluate_partition(
         training_value=run.data.metrics.get(MONITORED[entry.kind]),
         scoring_as_of=shared.scoring_as_of,
     )
-    ref_rows = partition_rows(reference, entry, values)
     cur_rows = partition_rows(current, entry, values)
-    measured = drift.measure(ref_rows, cur_rows, current.features, current.categorical)
+    if isinstance(reference, dict):  # the profile kept at training
+        measured = drift.measure_against(reference, cur_rows)
+    else:
+        ref_rows = partition_rows(reference, entry, values)
+        measured = drift.measure(ref_rows, cur_rows, current.features, current.categorical)
     ev.reference_rows, ev.current_rows = measured.reference_rows, measured.current_rows
     ev.feature_psi = measured.feature_psi
     model = registry.load_model(version)
@@ -395,8 +409,9 @@ def _newest_labelled(builder, entry) -> list[dt.date]:
 
 
 def _reference(builder, entry, lineage: dict, cache: dict):
-    """The rows the champion was trained on, rebuilt from the feature store: the label
-    dates of its window (churn) or its snapshot (segmentation). One per window."""
+    """The rows the champion was trained on, rebuilt from the feature store (for a
+    champion logged without a drift profile): the label dates of its window (churn) or
+    its snapshot (segmentation). One per window."""
     if "snapshot" in lineage:
         key = lineage["snapshot"]
         if key not in cache:

@@ -9,7 +9,9 @@ are a bin of their own. A share of 0 is floored at ``FLOOR`` so a bin that empti
 appears counts as a large, finite shift. Usual reading: below 0.1 stable, 0.1 to 0.25 a
 moderate shift, above 0.25 a major one.
 
-Only bin counts come back to the driver: a few numbers per feature.
+Only bin counts come back to the driver: a few numbers per feature. The reference
+side (cut points and counts) is a small profile that train keeps with each model
+(``profile``), so monitoring bins only the newest rows (``measure_against``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pyspark.sql import functions as F
 FLOOR = 1e-4
 BINS = 10
 MISSING = "(missing)"
+# The layout of a stored profile (see profile()); a different one is rebuilt, not read.
+PROFILE_VERSION = 1
 
 
 def psi(reference: dict, current: dict) -> float:
@@ -67,29 +71,32 @@ def _bin(column: str, edges: list[float] | None):
     return F.when(col.isNull(), F.lit(MISSING)).otherwise(index.cast("string"))
 
 
+def _counts(df: DataFrame, features: list[str], edges: dict) -> dict[str, dict]:
+    """Per feature, the rows of ``df`` in each bin of ``edges``: one aggregation."""
+    binned = df.select(*[_bin(f, edges[f]).alias(f) for f in features])
+    stacked = binned.select(
+        F.explode(
+            F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f).alias("bin")) for f in features])
+        ).alias("x")
+    )
+    out: dict[str, dict] = {f: {} for f in features}
+    for r in stacked.groupBy("x.feature", "x.bin").count().collect():
+        out[r["feature"]][r["bin"]] = r["count"]
+    return out
+
+
+def _edges(reference: DataFrame, features: list[str], categorical: list[str]) -> dict:
+    edges: dict = decile_edges(reference, [f for f in features if f not in categorical])
+    edges.update({f: None for f in features if f in categorical})
+    return edges
+
+
 def histograms(
     reference: DataFrame, current: DataFrame, features: list[str], categorical: list[str]
 ) -> dict[str, tuple[dict, dict]]:
     """Per feature, (reference counts, current counts) by bin: one aggregation per side."""
-    edges = decile_edges(reference, [f for f in features if f not in categorical])
-    edges.update({f: None for f in features if f in categorical})
-
-    def counts(df: DataFrame) -> dict[str, dict]:
-        binned = df.select(*[_bin(f, edges[f]).alias(f) for f in features])
-        stacked = binned.select(
-            F.explode(
-                F.array(
-                    *[F.struct(F.lit(f).alias("feature"), F.col(f).alias("bin")) for f in features]
-                )
-            ).alias("x")
-        )
-        rows = stacked.groupBy("x.feature", "x.bin").count().collect()
-        out: dict[str, dict] = {f: {} for f in features}
-        for r in rows:
-            out[r["feature"]][r["bin"]] = r["count"]
-        return out
-
-    ref, cur = counts(reference), counts(current)
+    edges = _edges(reference, features, categorical)
+    ref, cur = _counts(reference, features, edges), _counts(current, features, edges)
     return {f: (ref[f], cur[f]) for f in features}
 
 
@@ -100,17 +107,47 @@ class Drift:
     feature_psi: dict[str, float]  # empty unless both sides have rows
 
 
+def profile(reference: DataFrame, features: list[str], categorical: list[str]) -> dict:
+    """The reference side of ``measure`` as JSON-ready data: per feature its cut points
+    (None for a categorical one) and the reference's rows per bin. Train keeps it with
+    each model, so monitor bins only the newest rows and need not rebuild the training
+    rows from the feature store; the reference is then exactly the rows it learnt from,
+    even after the feature store was rebuilt under a changed definition."""
+    edges = _edges(reference, features, categorical)
+    counts = _counts(reference, features, edges) if features else {}
+    # Every row lands in one bin of each feature, missing values included.
+    rows = sum(counts[features[0]].values()) if features else reference.count()
+    return {
+        "version": PROFILE_VERSION,
+        "features": list(features),
+        "edges": {f: edges[f] for f in features},
+        "counts": counts,
+        "rows": rows,
+    }
+
+
+def fits(profile: dict, features: list[str], categorical: list[str]) -> bool:
+    """Whether a stored profile bins these features the way ``profile`` would now (the
+    same features, the same ones categorical); if not, the reference must be rebuilt."""
+    if profile.get("version") != PROFILE_VERSION or profile.get("features") != list(features):
+        return False
+    return all((profile["edges"][f] is None) == (f in categorical) for f in features)
+
+
+def measure_against(profile: dict, current: DataFrame) -> Drift:
+    """Rows on each side and PSI per feature, the reference given by its profile."""
+    features = profile["features"]
+    if not features:
+        return Drift(profile["rows"], current.count(), {})
+    cur = _counts(current, features, profile["edges"])
+    n_ref, n_cur = profile["rows"], sum(cur[features[0]].values())
+    scores = {f: psi(profile["counts"][f], cur[f]) for f in features} if n_ref and n_cur else {}
+    return Drift(n_ref, n_cur, scores)
+
+
 def measure(
     reference: DataFrame, current: DataFrame, features: list[str], categorical: list[str]
 ) -> Drift:
     """Rows on each side and PSI per feature (training rows against the newest rows),
-    from the histograms alone: every row lands in one bin of each feature (missing
-    values included), so any feature's bins add up to the rows, and counting them
-    again would be two more Spark jobs."""
-    if not features:
-        return Drift(reference.count(), current.count(), {})
-    counted = histograms(reference, current, features, categorical)
-    ref_bins, cur_bins = counted[features[0]]
-    n_ref, n_cur = sum(ref_bins.values()), sum(cur_bins.values())
-    scores = {f: psi(r, c) for f, (r, c) in counted.items()} if n_ref and n_cur else {}
-    return Drift(n_ref, n_cur, scores)
+    from the histograms alone: counting the rows again would be two more Spark jobs."""
+    return measure_against(profile(reference, features, categorical), current)

@@ -126,10 +126,12 @@ class Registry:
     def champion_artifact(self, name: str, artifact: str) -> dict | None:
         """A JSON artifact of the champion's run (e.g. segment centroids), or None."""
         version = self.version_by_alias(name)
-        if version is None:
-            return None
+        return None if version is None else self.run_artifact(version.run_id, artifact)
+
+    def run_artifact(self, run_id: str, artifact: str) -> dict | None:
+        """A JSON artifact of a run, or None if it has none (e.g. logged before it was)."""
         try:
-            return mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{artifact}")
+            return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact}")
         except (MlflowException, OSError):
             return None
 

@@ -24,7 +24,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from fanbase.models import churn, segmentation
+from fanbase.models import churn, drift, prep, segmentation
 from fanbase.models.catalog import Entry
 from fanbase.models.churn import NotEnoughData, Trained, TrainingError
 from fanbase.models.frames import ModelFrame, partition_rows
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 TRAINED_KINDS = ("churn", "segmentation")
 EXAMPLE_ROWS = 3
+# The run artifact (JSON) holding the training rows' drift profile (drift.profile).
+DRIFT_REFERENCE = "drift_reference"
 
 MODEL_RUNS = "ops.model_runs"
 MODEL_RUNS_SCHEMA = StructType(
@@ -222,6 +224,11 @@ def train_one(task: Task, registry: Registry, seed: int, job_run_id: str) -> Out
             previous = registry.champion_artifact(name, "centroids.json")
             previous = {int(k): v for k, v in previous.items()} if previous else None
             trained = segmentation.train(entry, task.frame, rows, seed, previous)
+        # The training rows' drift profile, kept with the model for monitor. Its two
+        # jobs read the rows in few tasks (a market's rows lie in every frame partition).
+        frame, n = task.frame, sum(trained.rows.values())
+        reference = prep.right_sized(rows, n)
+        trained.extra[DRIFT_REFERENCE] = drift.profile(reference, frame.features, frame.categorical)
         example = rows.select(*trained.input_columns).limit(EXAMPLE_ROWS)
         reg = registry.log(entry, values, trained, example, task.frame.lineage, job_run_id)
     except NotEnoughData as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -186,3 +187,15 @@ def test_drift_histograms_equal_a_numpy_binning_of_the_same_edges(spark):
     # No current rows: the counts say so and there is no PSI to speak of.
     empty = drift.measure(reference, current.limit(0), ["x", "plan"], ["plan"])
     assert (empty.reference_rows, empty.current_rows, empty.feature_psi) == (105, 0, {})
+
+    # The profile train keeps (through JSON, as MLflow stores it) holds the reference
+    # side: the same cut points and counts, and the same drift against current rows.
+    kept = json.loads(json.dumps(drift.profile(reference, ["x", "plan"], ["plan"])))
+    assert kept["edges"] == {"x": edges, "plan": None} and kept["rows"] == 105
+    assert kept["counts"] == {"x": oracle(ref_x), "plan": {"monthly": 70, "annual": 35}}
+    assert drift.measure_against(kept, current) == measured
+    # It is only read for the features it was made for, binned the same way.
+    assert drift.fits(kept, ["x", "plan"], ["plan"])
+    assert not drift.fits(kept, ["x", "plan", "y"], ["plan"])
+    assert not drift.fits(kept, ["x", "plan"], [])
+    assert not drift.fits(kept | {"version": drift.PROFILE_VERSION + 1}, ["x", "plan"], ["plan"])

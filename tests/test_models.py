@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import mlflow
@@ -169,6 +170,7 @@ def test_one_model_per_partition_is_registered_with_alias_and_lineage(trained):
         assert tables and all(lake.version(t) == v for t, v in tables.items())
         assert run.data.tags["fanbase.code_version"] and run.data.tags["fanbase.data_window"]
         artifacts = {a.path for a in client.list_artifacts(r.mlflow_run_id)}
+        assert "drift_reference.json" in artifacts  # what monitor measures drift from
         if r.kind == "churn":
             assert {"reliability.png", "importances.json", "curves.json"} <= artifacts
             assert {"roc_auc", "pr_auc", "brier", "top_decile_lift"} <= set(run.data.metrics)
@@ -416,9 +418,12 @@ def test_a_feature_with_no_value_in_a_partition_is_left_out_of_that_model(spark)
 MAX_PSI = 0.25
 
 
-def test_monitor_flags_the_models_the_planted_buffering_shift_reaches(trained, tmp_path):
+def test_monitor_flags_the_models_the_planted_buffering_shift_reaches(
+    trained, tmp_path, monkeypatch
+):
     from fanbase.jobs import monitor
     from fanbase.jobs.train import due
+    from fanbase.models import drift
     from fanbase.models.monitor import EVALUATION_SCHEMA, EVALUATIONS
 
     lake = trained["lake"]
@@ -426,8 +431,23 @@ def test_monitor_flags_the_models_the_planted_buffering_shift_reaches(trained, t
     # Scores of an as-of date whose labels have matured, as if scored back then.
     earlier = trained["builder"].label_dates(core_entry)[1]
     trained["run"](score, "--model", "churn_core", "--as-of", str(earlier))
+    # Drift is measured from the profile kept with each model at training. One model
+    # loses it, as if logged before profiles were kept: only its entry's training rows
+    # are rebuilt from the feature store, and it is still evaluated.
+    client = _client()
+    old = client.get_model_version_by_alias("fanbase_churn_gbt_by_market_de", "champion")
+    artifacts = client.get_run(old.run_id).info.artifact_uri.removeprefix("file://")
+    (Path(artifacts) / "drift_reference.json").unlink()
+    rebuilt, rebuild = [], monitor._reference
+
+    def counted(builder, entry, lineage, cache):
+        rebuilt.append(entry.name)
+        return rebuild(builder, entry, lineage, cache)
+
+    monkeypatch.setattr(monitor, "_reference", counted)
     hook = tmp_path / "alert.json"
     summary = trained["run"](monitor, "--set", f"monitor.alert_command=cat > {hook}")
+    assert rebuilt == ["churn_gbt_by_market"]
     rows = lake.read(EVALUATIONS).where(F.col("evaluation_run_id") == summary["run_id"])
     got = {(r.entry, r.partition): r for r in rows.collect()}
     assert set(got) == {("churn_core", "")} | {
@@ -440,6 +460,17 @@ def test_monitor_flags_the_models_the_planted_buffering_shift_reaches(trained, t
     assert core.drifted_features == ["high_buffering_14d"], core.feature_psi
     for feature in ("plan", "failed_payments_7d", "failed_payments_30d"):
         assert core.feature_psi[feature] < 0.1, (feature, core.feature_psi)
+    # The profile holds what rebuilding the training rows gives (up to the approximate
+    # deciles, which move a little with how the rows are partitioned).
+    builder = trained["builder"]
+    run = client.get_run(client.get_model_version(core.registered_model, core.version).run_id)
+    training = rebuild(builder, core_entry, json.loads(run.data.tags["fanbase.lineage"]), {})
+    now = builder.snapshot_frame(core_entry)
+    again = drift.measure(training.df, now.df, now.features, now.categorical)
+    assert again.reference_rows == core.reference_rows
+    finite = {f: v for f, v in again.feature_psi.items() if math.isfinite(v)}
+    assert finite == pytest.approx(core.feature_psi, abs=1e-3)
+    training.df.unpersist()
     # Segments read no buffering feature. (A weak control: they were trained on the
     # newest snapshot itself; churn_core's untouched features above are the strong one.)
     for m in MARKETS:
