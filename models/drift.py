@@ -71,7 +71,7 @@ def _bin(column: str, edges: list[float] | None):
     return F.when(col.isNull(), F.lit(MISSING)).otherwise(index.cast("string"))
 
 
-def _counts(df: DataFrame, features: list[str], edges: dict) -> dict[str, dict]:
+def bin_counts(df: DataFrame, features: list[str], edges: dict) -> dict[str, dict]:
     """Per feature, the rows of ``df`` in each bin of ``edges``: one aggregation."""
     binned = df.select(*[_bin(f, edges[f]).alias(f) for f in features])
     stacked = binned.select(
@@ -91,15 +91,6 @@ def _edges(reference: DataFrame, features: list[str], categorical: list[str]) ->
     return edges
 
 
-def histograms(
-    reference: DataFrame, current: DataFrame, features: list[str], categorical: list[str]
-) -> dict[str, tuple[dict, dict]]:
-    """Per feature, (reference counts, current counts) by bin: one aggregation per side."""
-    edges = _edges(reference, features, categorical)
-    ref, cur = _counts(reference, features, edges), _counts(current, features, edges)
-    return {f: (ref[f], cur[f]) for f in features}
-
-
 @dataclass(frozen=True)
 class Drift:
     reference_rows: int
@@ -114,7 +105,7 @@ def profile(reference: DataFrame, features: list[str], categorical: list[str]) -
     rows from the feature store; the reference is then exactly the rows it learnt from,
     even after the feature store was rebuilt under a changed definition."""
     edges = _edges(reference, features, categorical)
-    counts = _counts(reference, features, edges) if features else {}
+    counts = bin_counts(reference, features, edges) if features else {}
     # Every row lands in one bin of each feature, missing values included.
     rows = sum(counts[features[0]].values()) if features else reference.count()
     return {
@@ -139,7 +130,7 @@ def measure_against(profile: dict, current: DataFrame) -> Drift:
     features = profile["features"]
     if not features:
         return Drift(profile["rows"], current.count(), {})
-    cur = _counts(current, features, profile["edges"])
+    cur = bin_counts(current, features, profile["edges"])
     n_ref, n_cur = profile["rows"], sum(cur[features[0]].values())
     scores = {f: psi(profile["counts"][f], cur[f]) for f in features} if n_ref and n_cur else {}
     return Drift(n_ref, n_cur, scores)
@@ -149,5 +140,5 @@ def measure(
     reference: DataFrame, current: DataFrame, features: list[str], categorical: list[str]
 ) -> Drift:
     """Rows on each side and PSI per feature (training rows against the newest rows),
-    from the histograms alone: counting the rows again would be two more Spark jobs."""
+    from the bin counts alone: counting the rows again would be two more Spark jobs."""
     return measure_against(profile(reference, features, categorical), current)
