@@ -80,6 +80,33 @@ def test_create_merge_constraints_history_and_names(spark, lakehouse):
     assert lakehouse.read(table).count() == 3
 
 
+def test_version_from_the_delta_log_equals_history_and_falls_back_to_it(
+    spark, lakehouse, monkeypatch
+):
+    import fanbase.lakehouse as lakehouse_module
+
+    table = "test.versions"
+    lakehouse.create(table, _schema())
+    rows = spark.createDataFrame([("u1", 10)], _schema())
+    lakehouse.merge(table, rows, keys=["user_id"])  # an append: the table was empty
+    result = lakehouse.merge(table, spark.createDataFrame([("u1", 11)], _schema()), ["user_id"])
+    history = int(lakehouse.delta(table).history(1).first()["version"])
+    assert history == result.version == 2
+    assert lakehouse_module._log_version(spark, lakehouse.location(table)) == history
+    assert lakehouse.version(table) == history
+    # Without the log read (another Delta), history answers, and MERGE still counts.
+    monkeypatch.setattr(lakehouse_module, "_log_version", lambda spark, location: None)
+    assert lakehouse.version(table) == history
+    same = lakehouse.merge(table, rows, ["user_id"], update=False)
+    assert (same.inserted, same.updated, same.version) == (0, 0, history)  # no commit
+    changed = lakehouse.merge(table, spark.createDataFrame([("u2", 1)], _schema()), ["user_id"])
+    assert (changed.inserted, changed.version) == (1, history + 1)
+    # No table at a path: the log says -1 and the error is history's, as before.
+    monkeypatch.undo()
+    with pytest.raises(Exception, match="not a Delta table"):
+        lakehouse.version("test.never_created")
+
+
 def test_an_existing_table_gets_the_properties_declared_since_and_no_commit_otherwise(
     spark, lakehouse
 ):

@@ -108,6 +108,13 @@ class Lakehouse:
         return [f"{layer}.{log.parent.name}" for log in sorted(root.glob("*/_delta_log"))]
 
     def version(self, table: str) -> int:
+        """The table's current version. Locally it is read from the Delta log on the
+        driver (~10 ms); ``history(1)`` is a Spark job (~0.3 s), and every MERGE and
+        most jobs' lineage ask for it. Elsewhere, or where that read fails, history."""
+        if self.settings.mode == "path":
+            found = _log_version(self.spark, self.location(table))
+            if found is not None and found >= 0:  # -1: no table there; history says so
+                return found
         return int(self.delta(table).history(1).select("version").first()[0])
 
     # ---- creating ----------------------------------------------------------
@@ -311,7 +318,7 @@ class Lakehouse:
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if partition_filter:
             condition = f"({partition_filter}) AND {condition}"
-        before = int(target.history(1).select("version").first()[0])
+        before = self.version(table)
         builder = target.alias("t").merge(df.alias("s"), condition)
         if set_on_match:
             builder = builder.whenMatchedUpdate(condition=update_condition, set=set_on_match)
@@ -342,7 +349,7 @@ class Lakehouse:
         return int(target.detail().select("numFiles").first()[0]) == 0
 
     def _append_counted(self, table: str, df, target) -> MergeResult:
-        before = int(target.history(1).select("version").first()[0])
+        before = self.version(table)
         self.append(table, df)
         last = target.history(1).collect()[0]
         if int(last["version"]) == before:
@@ -373,6 +380,21 @@ class Lakehouse:
             writer.saveAsTable(self.name(table))
         else:
             writer.save(self.location(table))
+
+
+def _log_version(spark, location: str) -> int | None:
+    """Open-source Delta's log snapshot version through py4j (no Spark job); None where
+    that internal class or its signature differs (another Delta release, Databricks'
+    own Delta, Spark Connect)."""
+    try:
+        none = spark._jvm.scala.Option.empty()
+        delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
+            spark._jsparkSession, location
+        )
+        return int(delta_log.update(False, none, none).version())
+    except Exception:  # py4j's errors, or no JVM gateway at all
+        log.debug("%s: Delta log version unreadable, using history", location, exc_info=True)
+        return None
 
 
 def _split(table: str) -> tuple[str, str, str]:
