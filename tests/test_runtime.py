@@ -80,7 +80,7 @@ def test_create_merge_constraints_history_and_names(spark, lakehouse):
     assert lakehouse.read(table).count() == 3
 
 
-def test_version_from_the_delta_log_equals_history_and_falls_back_to_it(
+def test_version_and_merge_counts_from_the_delta_log_equal_history_and_fall_back_to_it(
     spark, lakehouse, monkeypatch
 ):
     import fanbase.lakehouse as lakehouse_module
@@ -88,23 +88,107 @@ def test_version_from_the_delta_log_equals_history_and_falls_back_to_it(
     table = "test.versions"
     lakehouse.create(table, _schema())
     rows = spark.createDataFrame([("u1", 10)], _schema())
-    lakehouse.merge(table, rows, keys=["user_id"])  # an append: the table was empty
+    # The counts come from the commit's entry in the log, as history(1) has them.
+    appended = lakehouse.merge(table, rows, keys=["user_id"])  # an append: it was empty
+    assert (appended.inserted, appended.updated, appended.version) == (1, 0, 1)
     result = lakehouse.merge(table, spark.createDataFrame([("u1", 11)], _schema()), ["user_id"])
     history = int(lakehouse.delta(table).history(1).first()["version"])
-    assert history == result.version == 2
-    assert lakehouse_module._log_version(spark, lakehouse.location(table)) == history
+    assert (result.inserted, result.updated, result.version) == (0, 1, 2) and history == 2
+    assert lakehouse_module._log_snapshot(spark, lakehouse.location(table)).version() == history
     assert lakehouse.version(table) == history
     # Without the log read (another Delta), history answers, and MERGE still counts.
-    monkeypatch.setattr(lakehouse_module, "_log_version", lambda spark, location: None)
+    monkeypatch.setattr(lakehouse_module, "_log_snapshot", lambda spark, location: None)
     assert lakehouse.version(table) == history
     same = lakehouse.merge(table, rows, ["user_id"], update=False)
     assert (same.inserted, same.updated, same.version) == (0, 0, history)  # no commit
     changed = lakehouse.merge(table, spark.createDataFrame([("u2", 1)], _schema()), ["user_id"])
-    assert (changed.inserted, changed.version) == (1, history + 1)
+    assert (changed.inserted, changed.updated, changed.version) == (1, 0, history + 1)
+
+    class Foreign:  # a Delta whose snapshot lacks the method asked for
+        def version(self):
+            raise AttributeError("no such method")
+
+    monkeypatch.setattr(lakehouse_module, "_log_snapshot", lambda spark, location: Foreign())
+    assert lakehouse.version(table) == history + 1
+    assert lakehouse.partition_columns(table) == []
     # No table at a path: the log says -1 and the error is history's, as before.
     monkeypatch.undo()
     with pytest.raises(Exception, match="not a Delta table"):
         lakehouse.version("test.never_created")
+
+
+def test_layout_and_emptiness_from_the_delta_log_equal_describe_detail(
+    spark, lakehouse, monkeypatch
+):
+    import datetime as dt
+
+    from pyspark.sql.types import DateType, StructField, StructType
+
+    import fanbase.lakehouse as lakehouse_module
+
+    dated = StructType([*_schema().fields, StructField("day", DateType(), True, {})])
+    lakehouse.create("test.flat", _schema())
+    lakehouse.create(
+        "test.by_day",
+        dated,
+        partition_by=["day"],
+        constraints={"watch_non_negative": "watch_seconds >= 0"},
+        properties={"delta.enableChangeDataFeed": "true"},
+    )
+    properties = {
+        "delta.enableChangeDataFeed": "true",
+        "delta.constraints.watch_non_negative": "watch_seconds >= 0",
+    }
+
+    def read():
+        return [
+            (
+                lakehouse.partition_columns(t),
+                lakehouse._detail(t)["properties"],
+                lakehouse._is_empty(t, lakehouse.delta(t)),
+            )
+            for t in ("test.flat", "test.by_day")
+        ]
+
+    def layout():
+        """Per table, from the log and then from DESCRIBE DETAIL: (partition columns,
+        properties, empty)."""
+        from_log = read()
+        with monkeypatch.context() as m:
+            m.setattr(lakehouse_module, "_log_snapshot", lambda spark, location: None)
+            return [from_log, read()]
+
+    assert layout() == [[([], {}, True), (["day"], properties, True)]] * 2
+    row = spark.createDataFrame([("u1", 1, dt.date(2025, 1, 1))], dated)
+    assert lakehouse.merge("test.by_day", row, ["user_id"]).inserted == 1  # an append
+    assert layout() == [[([], {}, True), (["day"], properties, False)]] * 2
+    # Emptied by a DELETE (no files at a later version): the next MERGE appends again.
+    lakehouse.delta("test.by_day").delete()
+    assert layout() == [[([], {}, True), (["day"], properties, True)]] * 2
+    assert lakehouse.merge("test.by_day", row, ["user_id"]).inserted == 1
+    assert lakehouse.read("test.by_day").count() == 1
+
+
+def test_a_name_follows_the_root_that_last_created_or_reopened_its_table(spark, settings, tmp_path):
+    from fanbase.lakehouse import Lakehouse
+
+    def root(name):
+        return Lakehouse(
+            spark, settings.lakehouse.model_copy(update={"root": str(tmp_path / name)})
+        )
+
+    first, second = root("a"), root("b")
+    first.create("test.shared", _schema())
+    first.append("test.shared", spark.createDataFrame([("u1", 1)], _schema()))
+    second.create("test.shared", _schema())  # the name pointed at a: it now points at b
+    second.append("test.shared", spark.createDataFrame([("u2", 2), ("u3", 3)], _schema()))
+    location = spark.sql("DESCRIBE DETAIL test.shared").first()["location"]
+    assert location.removeprefix("file:") == second.location("test.shared")
+    assert spark.table("test.shared").count() == 2
+    first.create("test.shared", _schema())  # it exists: the name goes back to a
+    assert spark.table("test.shared").count() == 1
+    comments = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE test.shared").collect()}
+    assert comments["user_id"] == "pseudonymous subscriber"
 
 
 def test_an_existing_table_gets_the_properties_declared_since_and_no_commit_otherwise(

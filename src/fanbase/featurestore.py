@@ -303,7 +303,7 @@ class FeatureStore:
             writer.save(self.lake.location(table))
 
     def _rows_of_last_commit(self, table: str) -> int:
-        metrics = self.lake.delta(table).history(1).first()["operationMetrics"] or {}
+        _, metrics = self.lake.last_commit(table)
         return int(metrics.get("numOutputRows", 0))
 
     def _incremental(self, inputs, last: dict, versions) -> BuildResult:
@@ -410,10 +410,9 @@ class FeatureStore:
             )
             .execute()
         )
-        last = target.history(1).first()
-        if int(last["version"]) == before:
+        version, m = self.lake.last_commit(group.table)
+        if version == before:
             return 0, 0
-        m = last["operationMetrics"] or {}
         return (
             int(m.get("numTargetRowsInserted", 0)) + int(m.get("numTargetRowsUpdated", 0)),
             int(m.get("numTargetRowsDeleted", 0)),

@@ -11,6 +11,8 @@ append, replace partitions. Jobs call it; features/ and models/ never do I/O.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -111,11 +113,26 @@ class Lakehouse:
         """The table's current version. Locally it is read from the Delta log on the
         driver (~10 ms); ``history(1)`` is a Spark job (~0.3 s), and every MERGE and
         most jobs' lineage ask for it. Elsewhere, or where that read fails, history."""
-        if self.settings.mode == "path":
-            found = _log_version(self.spark, self.location(table))
-            if found is not None and found >= 0:  # -1: no table there; history says so
-                return found
+        found = self._from_log(table, lambda snapshot: int(snapshot.version()))
+        if found is not None:
+            return found
         return int(self.delta(table).history(1).select("version").first()[0])
+
+    def _from_log(self, table: str, read):
+        """``read(snapshot)`` of the table's Delta log snapshot on the driver (path mode),
+        or None, and the caller asks Spark: in catalog mode, where no table is (Spark's
+        answer is the usual "not a Delta table"), or where these Delta internals differ
+        (another release, Databricks' own Delta, Spark Connect)."""
+        if self.settings.mode != "path":
+            return None
+        try:
+            snapshot = _log_snapshot(self.spark, self.location(table))
+            if snapshot is None or int(snapshot.version()) < 0:
+                return None
+            return read(snapshot)
+        except Exception:  # py4j's errors: a method this Delta does not have
+            log.debug("%s: Delta log unreadable, asking Spark", table, exc_info=True)
+            return None
 
     # ---- creating ----------------------------------------------------------
     def create(
@@ -312,9 +329,9 @@ class Lakehouse:
         ``set_on_match``. ``partition_filter`` (SQL on ``t``) prunes the files read.
         """
         target = self.delta(table)
-        if insert and self._is_empty(target):
+        if insert and self._is_empty(table, target):
             # Nothing to match against: an append does the same in one pass.
-            return self._append_counted(table, df, target)
+            return self._append_counted(table, df)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if partition_filter:
             condition = f"({partition_filter}) AND {condition}"
@@ -327,36 +344,72 @@ class Lakehouse:
         if insert:
             builder = builder.whenNotMatchedInsertAll()
         builder.execute()
-        last = target.history(1).collect()[0]
-        if int(last["version"]) == before:  # Delta commits nothing when nothing changed
+        version, metrics = self.last_commit(table)
+        if version == before:  # Delta commits nothing when nothing changed
             return MergeResult(inserted=0, updated=0, version=before)
-        metrics = last["operationMetrics"] or {}
         return MergeResult(
             inserted=int(metrics.get("numTargetRowsInserted", 0)),
             updated=int(metrics.get("numTargetRowsUpdated", 0)),
-            version=int(last["version"]),
+            version=version,
         )
 
+    def last_commit(self, table: str) -> tuple[int, dict[str, str]]:
+        """The table's newest version and that commit's operation metrics. For a local
+        table both come from its Delta log on the driver: the version from the snapshot,
+        the metrics from the commit's JSON file, where the Delta protocol puts them
+        (``commitInfo.operationMetrics``). Elsewhere ``history(1)``, a Spark job."""
+        location = self.location(table)
+        version = self._from_log(table, lambda snapshot: int(snapshot.version()))
+        if version is not None and location.startswith("/"):
+            commit = Path(location) / "_delta_log" / f"{version:020d}.json"
+            with contextlib.suppress(OSError, ValueError):
+                for line in commit.read_text().splitlines():
+                    info = json.loads(line).get("commitInfo")
+                    if info is not None:
+                        return version, dict(info.get("operationMetrics") or {})
+        last = self.delta(table).history(1).collect()[0]
+        return int(last["version"]), dict(last["operationMetrics"] or {})
+
     def partition_columns(self, table: str) -> list[str]:
-        return list(self._detail(table)["partitionColumns"])
+        return self._detail(table)["partitionColumns"]
 
-    def _detail(self, table: str):
-        """DESCRIBE DETAIL: partitionColumns, properties (CHECKs among them), numFiles."""
-        return self.delta(table).detail().first()
+    def _detail(self, table: str) -> dict:
+        """The table's partitionColumns and properties (its CHECKs among them), as
+        DESCRIBE DETAIL has them. Every append and every job's create asks, so a local
+        table's come from its Delta log snapshot on the driver, not from a Spark job."""
 
-    @staticmethod
-    def _is_empty(target) -> bool:
-        return int(target.detail().select("numFiles").first()[0]) == 0
+        def layout(snapshot) -> dict:
+            converters = self.spark._jvm.scala.collection.JavaConverters
+            metadata = snapshot.metadata()
+            columns = metadata.partitionColumns()
+            return {
+                "partitionColumns": [str(columns.apply(i)) for i in range(columns.size())],
+                "properties": dict(converters.mapAsJavaMap(metadata.configuration())),
+            }
 
-    def _append_counted(self, table: str, df, target) -> MergeResult:
+        found = self._from_log(table, layout)
+        if found is not None:
+            return found
+        row = self.delta(table).detail().first()
+        return {
+            "partitionColumns": list(row["partitionColumns"]),
+            "properties": dict(row["properties"] or {}),
+        }
+
+    def _is_empty(self, table: str, target) -> bool:
+        files = self._from_log(table, lambda snapshot: int(snapshot.numOfFiles()))
+        if files is None:
+            files = int(target.detail().select("numFiles").first()[0])
+        return files == 0
+
+    def _append_counted(self, table: str, df) -> MergeResult:
         before = self.version(table)
         self.append(table, df)
-        last = target.history(1).collect()[0]
-        if int(last["version"]) == before:
+        version, metrics = self.last_commit(table)
+        if version == before:
             return MergeResult(inserted=0, updated=0, version=before)
-        metrics = last["operationMetrics"] or {}
         return MergeResult(
-            inserted=int(metrics.get("numOutputRows", 0)), updated=0, version=int(last["version"])
+            inserted=int(metrics.get("numOutputRows", 0)), updated=0, version=version
         )
 
     def append(self, table: str, df, spread: bool = False) -> None:
@@ -382,19 +435,14 @@ class Lakehouse:
             writer.save(self.location(table))
 
 
-def _log_version(spark, location: str) -> int | None:
-    """Open-source Delta's log snapshot version through py4j (no Spark job); None where
-    that internal class or its signature differs (another Delta release, Databricks'
-    own Delta, Spark Connect)."""
-    try:
-        none = spark._jvm.scala.Option.empty()
-        delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
-            spark._jsparkSession, location
-        )
-        return int(delta_log.update(False, none, none).version())
-    except Exception:  # py4j's errors, or no JVM gateway at all
-        log.debug("%s: Delta log version unreadable, using history", location, exc_info=True)
-        return None
+def _log_snapshot(spark, location: str):
+    """Open-source Delta's log snapshot, read on the driver through py4j (no Spark job);
+    its version is -1 where no table is."""
+    none = spark._jvm.scala.Option.empty()
+    delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
+        spark._jsparkSession, location
+    )
+    return delta_log.update(False, none, none)
 
 
 def _split(table: str) -> tuple[str, str, str]:
