@@ -145,7 +145,7 @@ def test_layout_and_emptiness_from_the_delta_log_equal_describe_detail(
             (
                 lakehouse.partition_columns(t),
                 lakehouse._detail(t)["properties"],
-                lakehouse._is_empty(t, lakehouse.delta(t)),
+                lakehouse._is_empty(t),
             )
             for t in ("test.flat", "test.by_day")
         ]

@@ -113,7 +113,7 @@ class Lakehouse:
         """The table's current version. Locally it is read from the Delta log on the
         driver (~10 ms); ``history(1)`` is a Spark job (~0.3 s), and every MERGE and
         most jobs' lineage ask for it. Elsewhere, or where that read fails, history."""
-        found = self._from_log(table, lambda snapshot: int(snapshot.version()))
+        found = self._from_log(table, _version)
         if found is not None:
             return found
         return int(self.delta(table).history(1).select("version").first()[0])
@@ -328,10 +328,10 @@ class Lakehouse:
         (``update``), only where ``update_condition`` holds, or only the columns of
         ``set_on_match``. ``partition_filter`` (SQL on ``t``) prunes the files read.
         """
-        target = self.delta(table)
-        if insert and self._is_empty(table, target):
+        if insert and self._is_empty(table):
             # Nothing to match against: an append does the same in one pass.
             return self._append_counted(table, df)
+        target = self.delta(table)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if partition_filter:
             condition = f"({partition_filter}) AND {condition}"
@@ -359,7 +359,7 @@ class Lakehouse:
         the metrics from the commit's JSON file, where the Delta protocol puts them
         (``commitInfo.operationMetrics``). Elsewhere ``history(1)``, a Spark job."""
         location = self.location(table)
-        version = self._from_log(table, lambda snapshot: int(snapshot.version()))
+        version = self._from_log(table, _version)
         if version is not None and location.startswith("/"):
             commit = Path(location) / "_delta_log" / f"{version:020d}.json"
             with contextlib.suppress(OSError, ValueError):
@@ -396,10 +396,10 @@ class Lakehouse:
             "properties": dict(row["properties"] or {}),
         }
 
-    def _is_empty(self, table: str, target) -> bool:
+    def _is_empty(self, table: str) -> bool:
         files = self._from_log(table, lambda snapshot: int(snapshot.numOfFiles()))
         if files is None:
-            files = int(target.detail().select("numFiles").first()[0])
+            files = int(self.delta(table).detail().select("numFiles").first()[0])
         return files == 0
 
     def _append_counted(self, table: str, df) -> MergeResult:
@@ -443,6 +443,10 @@ def _log_snapshot(spark, location: str):
         spark._jsparkSession, location
     )
     return delta_log.update(False, none, none)
+
+
+def _version(snapshot) -> int:
+    return int(snapshot.version())
 
 
 def _split(table: str) -> tuple[str, str, str]:
