@@ -467,9 +467,9 @@ def test_a_run_killed_mid_way_then_rerun_equals_an_uninterrupted_run(
     killed_at = None
     try:
         for line in proc.stderr:
-            # kill while events are being written: after reference data, before social
-            if "fanbase.ingest.load: fixtures:" in line:
-                time.sleep(4)
+            # kill while events are being written: their lines are in bronze, silver next
+            if "fanbase.ingest.load: events: bronze" in line:
+                time.sleep(1)
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed_at = line
                 break
@@ -480,7 +480,10 @@ def test_a_run_killed_mid_way_then_rerun_equals_an_uninterrupted_run(
     assert killed_at is not None, "the run ended before it could be killed"
     assert proc.returncode == -signal.SIGKILL
     lake = _lake(spark, settings, root)
-    assert lake.read("silver.social_posts").count() == 0  # it really stopped part-way
+    # It really stopped part-way: events in bronze, the run neither logged nor derived.
+    assert lake.read("bronze.raw_lines").where("source = 'events'").count() > 0
+    assert lake.read("ops.ingest_runs").count() == 0
+    assert lake.read("silver.playback_sessions").count() == 0
     _ingest(spark, raw, root)
     assert _snapshot(lake) == full["snapshot"]
 

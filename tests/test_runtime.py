@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -151,22 +152,36 @@ def test_layout_and_emptiness_from_the_delta_log_equal_describe_detail(
         ]
 
     def layout():
-        """Per table, from the log and then from DESCRIBE DETAIL: (partition columns,
-        properties, empty)."""
-        from_log = read()
+        """Per table, from the log (emptiness from the commit's checksum file), from the
+        log without checksums (the snapshot's file count), and from DESCRIBE DETAIL:
+        (partition columns, properties, empty)."""
+        readings = [read()]
         with monkeypatch.context() as m:
+            m.setattr(lakehouse_module, "_checksum_files", lambda location, version: None)
+            readings.append(read())
             m.setattr(lakehouse_module, "_log_snapshot", lambda spark, location: None)
-            return [from_log, read()]
+            readings.append(read())
+        return readings
 
-    assert layout() == [[([], {}, True), (["day"], properties, True)]] * 2
+    assert layout() == [[([], {}, True), (["day"], properties, True)]] * 3
     row = spark.createDataFrame([("u1", 1, dt.date(2025, 1, 1))], dated)
     assert lakehouse.merge("test.by_day", row, ["user_id"]).inserted == 1  # an append
-    assert layout() == [[([], {}, True), (["day"], properties, False)]] * 2
+    assert layout() == [[([], {}, True), (["day"], properties, False)]] * 3
     # Emptied by a DELETE (no files at a later version): the next MERGE appends again.
     lakehouse.delta("test.by_day").delete()
-    assert layout() == [[([], {}, True), (["day"], properties, True)]] * 2
+    assert layout() == [[([], {}, True), (["day"], properties, True)]] * 3
+    # A commit without its checksum file (a writer that skips them): the snapshot counts.
+    log_dir = Path(lakehouse.location("test.by_day")) / "_delta_log"
+    version = lakehouse.version("test.by_day")
+    assert lakehouse_module._checksum_files(str(log_dir.parent), version) == 0
+    (log_dir / f"{version:020d}.crc").unlink()
+    assert lakehouse_module._checksum_files(str(log_dir.parent), version) is None
+    assert lakehouse._is_empty("test.by_day") is True
     assert lakehouse.merge("test.by_day", row, ["user_id"]).inserted == 1
     assert lakehouse.read("test.by_day").count() == 1
+    version = lakehouse.version("test.by_day")
+    assert lakehouse_module._checksum_files(str(log_dir.parent), version) == 1
+    assert lakehouse._is_empty("test.by_day") is False
 
 
 def test_a_name_follows_the_root_that_last_created_or_reopened_its_table(spark, settings, tmp_path):

@@ -397,7 +397,15 @@ class Lakehouse:
         }
 
     def _is_empty(self, table: str) -> bool:
-        files = self._from_log(table, lambda snapshot: int(snapshot.numOfFiles()))
+        location = self.location(table)
+
+        def count(snapshot) -> int:
+            # The snapshot's own count reconstructs the table's state (three Spark jobs
+            # on a table just created); the checksum file has it for nothing.
+            found = _checksum_files(location, int(snapshot.version()))
+            return int(snapshot.numOfFiles()) if found is None else found
+
+        files = self._from_log(table, count)
         if files is None:
             files = int(self.delta(table).detail().select("numFiles").first()[0])
         return files == 0
@@ -443,6 +451,19 @@ def _log_snapshot(spark, location: str):
         spark._jsparkSession, location
     )
     return delta_log.update(False, none, none)
+
+
+def _checksum_files(location: str, version: int) -> int | None:
+    """The table's file count at ``version`` from the checksum Delta writes beside each
+    commit (``_delta_log/<version>.crc``, JSON with ``numFiles``); None where there is
+    none to read (not a local path, a commit whose checksum was never written)."""
+    if not location.startswith("/"):
+        return None
+    crc = Path(location) / "_delta_log" / f"{version:020d}.crc"
+    try:
+        return int(json.loads(crc.read_text())["numFiles"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _version(snapshot) -> int:

@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 
 # Reference first: validation of events needs markets, the fixture check needs fixtures.
 SOURCES = ("markets", "fixtures", "events", "social", "labels")
+# After the markets, two lanes load side by side: events wait for the calendar, social
+# posts and labels need only the markets. Much of each source's time is fixed driver
+# work (planning, Delta commits) that the other lane's Spark jobs fill.
+LANES = (("fixtures", "events"), ("social", "labels"))
 # Reference data: the newest delivery of a key wins. Facts: the first delivery wins.
 PREFER_LATEST = {"markets", "fixtures"}
 # The events a subscription spell is made of.
@@ -120,12 +124,14 @@ class IngestRun:
     # ---- the run -----------------------------------------------------------
     def run(self) -> list[SourceCounts]:
         in_parallel(self._create, ALL_TABLES, WRITERS, name="ingest-create")
-        reference: Reference | None = None
-        for source in SOURCES:
-            if source == "events":
-                reference = self._reference()
-                self._catch_up_derived()
-            self.counts.append(self._ingest_source(source, reference))
+        done = {"markets": self._ingest_source("markets", None)}
+        reference = self._reference()
+        # Side by side (LANES): each lane writes its own silver tables and its own
+        # partitions of bronze and quarantine, so their Delta commits never conflict.
+        lanes = in_parallel(lambda lane: self._lane(lane, reference), LANES, len(LANES), "ingest")
+        for lane in lanes:
+            done.update(lane)
+        self.counts = [done[source] for source in SOURCES]
         self.counts.append(self._replay_quarantine(reference))
         self._log_run()
         broken = [c for c in self.counts if not c.reconciled]
@@ -139,6 +145,14 @@ class IngestRun:
             )
         self._record_files()
         return self.counts
+
+    def _lane(self, sources: tuple[str, ...], reference: Reference) -> dict[str, SourceCounts]:
+        done = {}
+        for source in sources:
+            if source == "events":
+                self._catch_up_derived()
+            done[source] = self._ingest_source(source, reference)
+        return done
 
     def _create(self, spec: TableSpec) -> None:
         self.lake.create(
@@ -342,7 +356,7 @@ class IngestRun:
         else:
             counts.silver_version = self.lake.version(spec.name)
         if source in REPLAYABLE_SOURCES:
-            self._resolve_quarantine(valid)
+            self._resolve_quarantine(source, valid)
         if source == "events" and counts.changed:
             with _phase(source, "spells and sessions"):
                 self._derive_from_events(changed, partitions)
@@ -389,13 +403,16 @@ class IngestRun:
             partition_filter=f"t.source = '{source}'",
         )
 
-    def _resolve_quarantine(self, valid: DataFrame) -> None:
-        """Lines quarantined by earlier runs that validate now (the calendar caught up).
-        (A line this run quarantined is not among this run's valid lines.)"""
+    def _resolve_quarantine(self, source: str, valid: DataFrame) -> None:
+        """Lines of the source quarantined by earlier runs that validate now (the
+        calendar caught up). (A line this run quarantined is not among this run's valid
+        lines.) Only the source's partition is read, so another lane's commits to the
+        quarantine cannot conflict with this MERGE."""
         waiting = (
             self.lake.read(QUARANTINE.name)
             .where(
-                F.col("replayable")
+                (F.col("source") == source)
+                & F.col("replayable")
                 & F.col("resolved_run_id").isNull()
                 & (F.col("run_id") != self.run_id)
             )
@@ -413,6 +430,7 @@ class IngestRun:
             insert=False,
             set_on_match={"resolved_run_id": f"'{self.run_id}'"},
             update_condition="t.resolved_run_id IS NULL",
+            partition_filter=f"t.source = '{source}'",
         )
 
     def _replay_quarantine(self, reference: Reference | None) -> SourceCounts:
