@@ -358,10 +358,9 @@ class Lakehouse:
         table both come from its Delta log on the driver: the version from the snapshot,
         the metrics from the commit's JSON file, where the Delta protocol puts them
         (``commitInfo.operationMetrics``). Elsewhere ``history(1)``, a Spark job."""
-        location = self.location(table)
         version = self._from_log(table, _version)
-        if version is not None and location.startswith("/"):
-            commit = Path(location) / "_delta_log" / f"{version:020d}.json"
+        commit = None if version is None else _log_file(self.location(table), version, "json")
+        if commit is not None:
             with contextlib.suppress(OSError, ValueError):
                 for line in commit.read_text().splitlines():
                     info = json.loads(line).get("commitInfo")
@@ -457,13 +456,19 @@ def _checksum_files(location: str, version: int) -> int | None:
     """The table's file count at ``version`` from the checksum Delta writes beside each
     commit (``_delta_log/<version>.crc``, JSON with ``numFiles``); None where there is
     none to read (not a local path, a commit whose checksum was never written)."""
-    if not location.startswith("/"):
-        return None
-    crc = Path(location) / "_delta_log" / f"{version:020d}.crc"
+    crc = _log_file(location, version, "crc")
     try:
-        return int(json.loads(crc.read_text())["numFiles"])
+        return None if crc is None else int(json.loads(crc.read_text())["numFiles"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _log_file(location: str, version: int, kind: str) -> Path | None:
+    """A local table's log file of ``version`` (``json``: the commit, ``crc``: its
+    checksum); None for a table that is not on a local path."""
+    if not location.startswith("/"):
+        return None
+    return Path(location) / "_delta_log" / f"{version:020d}.{kind}"
 
 
 def _version(snapshot) -> int:
