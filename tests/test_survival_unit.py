@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines import CoxPHFitter, KaplanMeierFitter, LogLogisticAFTFitter, WeibullAFTFitter
 from lifelines.datasets import load_rossi
 from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
 
@@ -85,6 +85,76 @@ def test_split_spells_with_late_entry_give_the_same_fit_as_whole_spells(rossi):
     assert whole["parametric"]["aic"]["weibull_aft"] == pytest.approx(
         split["parametric"]["aic"]["weibull_aft"], rel=1e-6
     )
+
+
+@pytest.mark.parametrize("strata", [["wexp"], ["wexp", "mar"]])
+def test_the_stratified_cox_fits_exactly_what_lifelines_own_fits(rossi, strata):
+    # Split spells with late entry, in shuffled order: lifelines sorts them by stratum,
+    # and the subclass must find each stratum's rows (entries, weights) as it does.
+    pieces = _split(rossi, 10.0).sample(frac=1.0, random_state=3).reset_index(drop=True)
+    pieces["w"] = 1.0 + (pieces.index % 3) / 2
+    data = pieces[[*ROSSI_COVARIATES, "entry", "week", "arrest", "w"]]
+    args = dict(duration_col="week", event_col="arrest", entry_col="entry", strata=strata)
+    ours = sv._stratified_cox().fit(data, weights_col="w", robust=True, **args)
+    theirs = CoxPHFitter().fit(data, weights_col="w", robust=True, **args)
+    assert type(ours) is not CoxPHFitter
+    pd.testing.assert_series_equal(ours.params_, theirs.params_, rtol=0, atol=0)
+    pd.testing.assert_frame_equal(ours.variance_matrix_, theirs.variance_matrix_, rtol=0, atol=0)
+    assert ours.log_likelihood_ == theirs.log_likelihood_
+    assert ours.concordance_index_ == theirs.concordance_index_
+    pd.testing.assert_frame_equal(
+        ours.baseline_cumulative_hazard_, theirs.baseline_cumulative_hazard_, rtol=0, atol=0
+    )
+
+
+def test_unchanged_consecutive_pieces_of_a_spell_merge_into_one_row():
+    data = pd.DataFrame(
+        {
+            "x": [1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 3.0, 3.0, 3.0],
+            "_entry": [0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 0.0, 2.0, 3.0],
+            "_duration": [1.0, 2.0, 3.0, 4.0, 1.0, 2.5, 1.0, 3.0, 4.0],
+            "_event": [0, 0, 0, 1, 0, 1, 1, 0, 0],
+        }
+    )
+    # a: x changes at day 2; b: two unchanged pieces, the event at the end; c: a gap
+    # after day 1 (and an event before it), so nothing merges.
+    subject = pd.Series(["a", "a", "a", "a", "b", "b", "c", "c", "c"])
+    shuffled = data.sample(frac=1.0, random_state=1)
+    merged = sv.merge_unchanged_pieces(
+        shuffled, subject[shuffled.index], "_entry", "_duration", "_event"
+    )
+    assert merged.to_dict("list") == {
+        "x": [1.0, 2.0, 1.0, 3.0, 3.0],
+        "_entry": [0.0, 2.0, 0.0, 0.0, 2.0],
+        "_duration": [2.0, 4.0, 2.5, 1.0, 4.0],
+        "_event": [0, 1, 1, 1, 0],
+    }
+
+
+def test_merging_unchanged_pieces_leaves_the_aft_fits_as_they_were(rossi):
+    # Weekly pieces with a covariate that changes (prio rises from week 20 on), so the
+    # merge keeps two rows for some spells and one for the rest.
+    pieces = _split(rossi, 1.0)
+    pieces["prio"] = pieces["prio"] + (pieces["entry"] >= 20)
+    subject = pd.Series(np.repeat(np.arange(len(rossi)), rossi["week"].astype(int).to_numpy()))
+    assert len(subject) == len(pieces)
+    data = pieces[[*ROSSI_COVARIATES, "entry", "week", "arrest"]]
+    merged = sv.merge_unchanged_pieces(data, subject, "entry", "week", "arrest")
+    spells_past_20 = int((rossi["week"] > 20).sum())
+    assert len(merged) == len(rossi) + spells_past_20
+    assert merged["arrest"].sum() == rossi["arrest"].sum()
+    # The likelihood is the same. lifelines minimises it averaged over rows, so on the
+    # weekly rows its optimiser may stop short: the merged fit is never worse.
+    weibull = [
+        WeibullAFTFitter().fit(d, "week", "arrest", entry_col="entry") for d in (data, merged)
+    ]
+    assert weibull[1].AIC_ == pytest.approx(weibull[0].AIC_, rel=1e-6)
+    errors = weibull[0].standard_errors_
+    assert (abs(weibull[1].params_ - weibull[0].params_) < 0.05 * errors).all()
+    split, whole = (
+        LogLogisticAFTFitter().fit(d, "week", "arrest", entry_col="entry") for d in (data, merged)
+    )
+    assert whole.AIC_ <= split.AIC_ * (1 + 1e-9)
 
 
 def test_logrank_equals_lifelines_when_everyone_enters_at_zero(rossi):
