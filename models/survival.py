@@ -356,8 +356,8 @@ def fit_cox(df: pd.DataFrame, design: pd.DataFrame, terms: list[dict], spec: Sur
     entry = df[spec.entry].to_numpy() if spec.entry else np.zeros(len(df))
     stop, event = df[spec.duration].to_numpy(), df[spec.event].to_numpy().astype(bool)
     if strata:
-        keys = df[strata].astype(str).agg("\x1f".join, axis=1).to_numpy()
-        masks = [keys == k for k in sorted(set(keys))]
+        codes = _stratum_codes(df, strata)
+        masks = [codes == c for c in range(codes.max() + 1)]
     else:
         masks = [np.ones(len(df), dtype=bool)]
     strata_out = []
@@ -406,24 +406,19 @@ def proportional_hazards_check(
     x = data[columns].to_numpy() - cph._norm_mean[columns].to_numpy()
     start = data["_entry"].to_numpy() if "_entry" in data else np.zeros(len(data))
     stop, event = data["_duration"].to_numpy(), data["_event"].to_numpy().astype(bool)
-    group = data[strata].astype(str).agg("/".join, axis=1).to_numpy() if strata else None
+    group = _stratum_codes(data, strata) if strata else None
     weight = np.exp(np.clip(x @ beta, -50, 50))
-    residuals, times = [], []
     members = (
         [np.arange(len(data))]
         if group is None
         else [np.flatnonzero(group == g) for g in np.unique(group)]
     )
-    for rows in members:
-        s0, s1, wx, w_ = start[rows], stop[rows], x[rows], weight[rows]
-        for i in rows[event[rows]]:
-            risk = (s0 < stop[i]) & (s1 >= stop[i])
-            w = w_[risk]
-            residuals.append(x[i] - (w @ wx[risk]) / w.sum())
-            times.append(stop[i])
+    pieces = [_schoenfeld(start[r], stop[r], event[r], x[r], weight[r]) for r in members]
+    residuals = np.concatenate([p[0] for p in pieces])
+    times = np.concatenate([p[1] for p in pieces])
     if len(residuals) < 3:
         return {c: None for c in columns}
-    scaled = np.asarray(residuals) @ cph.variance_matrix_.loc[columns, columns].to_numpy()
+    scaled = residuals @ cph.variance_matrix_.loc[columns, columns].to_numpy()
     scaled = scaled * len(residuals) + beta
     rank = stats.rankdata(times)
     out = {}
@@ -433,6 +428,33 @@ def proportional_hazards_check(
             continue
         out[c] = float(stats.pearsonr(rank, scaled[:, j]).pvalue)
     return out
+
+
+def _stratum_codes(df: pd.DataFrame, strata: list[str]) -> np.ndarray:
+    """Each row's stratum as 0, 1, ... in the sorted order of the strata's values."""
+    return df.groupby([df[c].astype(str) for c in strata], sort=True).ngroup().to_numpy()
+
+
+def _schoenfeld(start, stop, event, x, weight) -> tuple[np.ndarray, np.ndarray]:
+    """Schoenfeld residuals of one stratum's events (in row order) and their times: an
+    event's covariates less the weighted mean over the rows at risk then (start < t <=
+    stop). The risk sets' sums come from running sums over the rows sorted by start and
+    by stop, as in ``breslow_survival``: no pass over the rows per event."""
+    events = np.flatnonzero(event)
+    times = stop[events]
+    by_start, by_stop = np.argsort(start, kind="stable"), np.argsort(stop, kind="stable")
+
+    def running(order):
+        w, wx = weight[order], weight[order, None] * x[order]
+        zero = np.zeros((1, x.shape[1]))
+        return np.append(0.0, np.cumsum(w)), np.vstack([zero, np.cumsum(wx, axis=0)])
+
+    (w_in, wx_in), (w_out, wx_out) = running(by_start), running(by_stop)
+    entered = np.searchsorted(start[by_start], times, "left")  # start < t
+    left = np.searchsorted(stop[by_stop], times, "left")  # stop < t
+    at_risk = w_in[entered] - w_out[left]
+    mean = (wx_in[entered] - wx_out[left]) / at_risk[:, None]
+    return x[events] - mean, times
 
 
 def _baseline(times, values, rows: pd.DataFrame, label: str, spec: SurvivalSpec) -> dict:

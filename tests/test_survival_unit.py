@@ -73,6 +73,23 @@ def test_the_proportional_hazards_check_flags_what_lifelines_flags_on_rossi(ross
     assert flagged == set(reference[reference < 0.05].index) == {"age", "wexp"}
 
 
+def test_schoenfeld_residuals_from_running_sums_equal_a_pass_over_each_risk_set(rossi):
+    pieces = _split(rossi, 10.0)
+    start, stop = pieces["entry"].to_numpy(), pieces["week"].to_numpy()
+    event = pieces["arrest"].to_numpy().astype(bool)
+    x = pieces[list(ROSSI_COVARIATES)].to_numpy(dtype=float)
+    weight = np.random.default_rng(5).uniform(0.2, 3.0, len(pieces))
+    residuals, times = sv._schoenfeld(start, stop, event, x, weight)
+    # The oracle: each event's risk set (start < t <= stop) taken row by row.
+    expected = []
+    for i in np.flatnonzero(event):
+        risk = (start < stop[i]) & (stop >= stop[i])
+        expected.append(x[i] - weight[risk] @ x[risk] / weight[risk].sum())
+    assert len(residuals) == event.sum() == 114
+    np.testing.assert_allclose(residuals, np.array(expected), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(times, stop[event])
+
+
 def test_split_spells_with_late_entry_give_the_same_fit_as_whole_spells(rossi):
     whole = sv.fit_partition(rossi, _rossi_spec())
     pieces = _split(rossi, 10.0)
