@@ -253,19 +253,16 @@ def logrank_test(df: pd.DataFrame, spec: SurvivalSpec, column: str) -> dict:
 
 
 # ---- Cox ----------------------------------------------------------------------------
-def _stratified_cox(**kwargs):
-    """lifelines' CoxPHFitter, with each stratum's rows taken by position.
+@functools.cache
+def _stratified_cox_class():
+    """lifelines' CoxPHFitter class, with each stratum's rows taken by position (built on
+    first use: lifelines is imported lazily).
 
     lifelines takes a stratum's rows with ``.loc[[stratum]]`` on its non-unique strata
     index, which re-indexes the whole frame, for every stratum on every Newton step:
     16 of the 24 s of a fit on 844k daily rows in 20 strata (market x plan). Its rows
     are sorted by stratum, so the same rows, in the same order, are found once per call
     by position: the fit is unchanged (tests/test_survival_unit.py compares the two)."""
-    return _stratified_cox_class()(**kwargs)
-
-
-@functools.cache
-def _stratified_cox_class():
     from lifelines import CoxPHFitter
     from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 
@@ -316,7 +313,7 @@ def fit_cox(df: pd.DataFrame, design: pd.DataFrame, terms: list[dict], spec: Sur
     strata = list(spec.strata)
     for column in strata:
         data[column] = df[column]
-    cph = _stratified_cox(penalizer=spec.penalizer, alpha=spec.alpha)
+    cph = _stratified_cox_class()(penalizer=spec.penalizer, alpha=spec.alpha)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cph.fit(
@@ -384,13 +381,7 @@ def breslow_survival(entry, stop, event, weight) -> tuple[np.ndarray, np.ndarray
     times = np.unique(stop[event])
     if len(times) == 0:
         return np.array([0.0]), np.array([1.0])
-    by_entry, by_stop = np.argsort(entry), np.argsort(stop)
-    entered = np.concatenate([[0.0], np.cumsum(weight[by_entry])])
-    left = np.concatenate([[0.0], np.cumsum(weight[by_stop])])
-    at_risk = (
-        entered[np.searchsorted(entry[by_entry], times, "left")]
-        - left[np.searchsorted(stop[by_stop], times, "left")]
-    )
+    at_risk = _at_risk_sums(entry, stop, weight, times)
     ends = np.sort(stop[event])
     deaths = np.searchsorted(ends, times, "right") - np.searchsorted(ends, times, "left")
     return times, np.exp(-np.cumsum(deaths / at_risk))
@@ -438,23 +429,24 @@ def _stratum_codes(df: pd.DataFrame, strata: list[str]) -> np.ndarray:
 def _schoenfeld(start, stop, event, x, weight) -> tuple[np.ndarray, np.ndarray]:
     """Schoenfeld residuals of one stratum's events (in row order) and their times: an
     event's covariates less the weighted mean over the rows at risk then (start < t <=
-    stop). The risk sets' sums come from running sums over the rows sorted by start and
-    by stop, as in ``breslow_survival``: no pass over the rows per event."""
+    stop)."""
     events = np.flatnonzero(event)
     times = stop[events]
+    sums = _at_risk_sums(start, stop, np.column_stack([weight, weight[:, None] * x]), times)
+    return x[events] - sums[:, 1:] / sums[:, :1], times
+
+
+def _at_risk_sums(start, stop, values, times) -> np.ndarray:
+    """Per time t, the sums of ``values`` (one row, or one entry, per data row) over the
+    rows at risk at t (start < t <= stop): running sums over the rows sorted by start
+    less those over the rows sorted by stop, read at t. No pass over the rows per t."""
     by_start, by_stop = np.argsort(start, kind="stable"), np.argsort(stop, kind="stable")
-
-    def running(order):
-        w, wx = weight[order], weight[order, None] * x[order]
-        zero = np.zeros((1, x.shape[1]))
-        return np.append(0.0, np.cumsum(w)), np.vstack([zero, np.cumsum(wx, axis=0)])
-
-    (w_in, wx_in), (w_out, wx_out) = running(by_start), running(by_stop)
-    entered = np.searchsorted(start[by_start], times, "left")  # start < t
-    left = np.searchsorted(stop[by_stop], times, "left")  # stop < t
-    at_risk = w_in[entered] - w_out[left]
-    mean = (wx_in[entered] - wx_out[left]) / at_risk[:, None]
-    return x[events] - mean, times
+    zero = np.zeros((1, *values.shape[1:]))
+    entered = np.concatenate([zero, np.cumsum(values[by_start], axis=0)])
+    left = np.concatenate([zero, np.cumsum(values[by_stop], axis=0)])
+    entered_before = np.searchsorted(start[by_start], times, "left")  # start < t
+    left_before = np.searchsorted(stop[by_stop], times, "left")  # stop < t
+    return entered[entered_before] - left[left_before]
 
 
 def _baseline(times, values, rows: pd.DataFrame, label: str, spec: SurvivalSpec) -> dict:
@@ -491,7 +483,7 @@ def kaplan_meier_baseline(df: pd.DataFrame, spec: SurvivalSpec) -> dict:
     pieces = df.groupby(strata) if strata else [((), df)]
     out = []
     for key, rows in pieces:
-        values = key if isinstance(key, tuple) else (key,)
+        values = _as_tuple(key)
         km = KaplanMeierFitter().fit(
             rows[spec.duration], rows[spec.event], entry=rows[spec.entry] if spec.entry else None
         )

@@ -90,6 +90,22 @@ def test_schoenfeld_residuals_from_running_sums_equal_a_pass_over_each_risk_set(
     np.testing.assert_array_equal(times, stop[event])
 
 
+def test_the_breslow_baseline_with_late_entry_equals_a_pass_over_each_risk_set(rossi):
+    pieces = _split(rossi, 10.0)
+    entry, stop = pieces["entry"].to_numpy(), pieces["week"].to_numpy()
+    event = pieces["arrest"].to_numpy().astype(bool)
+    weight = np.random.default_rng(7).uniform(0.2, 3.0, len(pieces))
+    times, survival = sv.breslow_survival(entry, stop, event, weight)
+    # The oracle: at each event time, its events over the weights at risk (entry < t <= stop).
+    hazard, expected = 0.0, []
+    for t in np.unique(stop[event]):
+        risk = (entry < t) & (stop >= t)
+        hazard += (event & (stop == t)).sum() / weight[risk].sum()
+        expected.append(math.exp(-hazard))
+    np.testing.assert_array_equal(times, np.unique(stop[event]))
+    np.testing.assert_allclose(survival, expected, rtol=1e-12)
+
+
 def test_split_spells_with_late_entry_give_the_same_fit_as_whole_spells(rossi):
     whole = sv.fit_partition(rossi, _rossi_spec())
     pieces = _split(rossi, 10.0)
@@ -112,7 +128,7 @@ def test_the_stratified_cox_fits_exactly_what_lifelines_own_fits(rossi, strata):
     pieces["w"] = 1.0 + (pieces.index % 3) / 2
     data = pieces[[*ROSSI_COVARIATES, "entry", "week", "arrest", "w"]]
     args = dict(duration_col="week", event_col="arrest", entry_col="entry", strata=strata)
-    ours = sv._stratified_cox().fit(data, weights_col="w", robust=True, **args)
+    ours = sv._stratified_cox_class()().fit(data, weights_col="w", robust=True, **args)
     theirs = CoxPHFitter().fit(data, weights_col="w", robust=True, **args)
     assert type(ours) is not CoxPHFitter
     pd.testing.assert_series_equal(ours.params_, theirs.params_, rtol=0, atol=0)
