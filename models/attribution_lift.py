@@ -117,7 +117,8 @@ def hourly_signups(
     )
 
 
-def _pipeline(opts: LiftOptions, max_iter: int = 50) -> Pipeline:
+def _design() -> Pipeline:
+    """The GLM's design matrix from the hourly levels: one-hot terms and a trend per market."""
     indexed = [f"{t}_index" for t in TERMS]
     coded = [f"{t}_vec" for t in TERMS]
     return Pipeline(
@@ -130,17 +131,36 @@ def _pipeline(opts: LiftOptions, max_iter: int = 50) -> Pipeline:
             OneHotEncoder(inputCol="market_all_index", outputCol="market_all", dropLast=False),
             Interaction(inputCols=["market_all", "trend"], outputCol="market_trend"),
             VectorAssembler(inputCols=[*coded, "market_trend"], outputCol="features"),
-            GeneralizedLinearRegression(
-                family="poisson",
-                link="log",
-                labelCol="signups",
-                weightCol="weight",
-                regParam=opts.ridge,
-                maxIter=max_iter,
-                predictionCol="baseline",
-            ),
         ]
     )
+
+
+def _glm(opts: LiftOptions, max_iter: int = 50) -> GeneralizedLinearRegression:
+    return GeneralizedLinearRegression(
+        family="poisson",
+        link="log",
+        labelCol="signups",
+        weightCol="weight",
+        regParam=opts.ridge,
+        maxIter=max_iter,
+        predictionCol="baseline",
+    )
+
+
+def _fit(hours: DataFrame, opts: LiftOptions) -> PipelineModel:
+    """The baseline fitted on ``hours`` (hourly_signups with a weight): one PipelineModel
+    of the design's stages and the GLM, as ``Pipeline(design + glm).fit`` would give.
+
+    The design is computed once and cached before the GLM sees it: the GLM's IRLS reads
+    its input once per iteration and does not cache it, so fitted as one pipeline every
+    iteration would compute the design, and the hours under it, again."""
+    design = _design().fit(hours)
+    rows = design.transform(hours).select("features", "signups", "weight").persist()
+    try:
+        glm = _glm(opts).fit(rows)
+    finally:
+        rows.unpersist()
+    return PipelineModel(stages=[*design.stages, glm])
 
 
 @F.pandas_udf(DoubleType())
@@ -160,15 +180,17 @@ class Baseline:
 
 def fit_baseline(hourly: DataFrame, opts: LiftOptions) -> Baseline:
     """Fit, mark the spikes, refit without them; ``hours`` carries the final baseline."""
-    first = _pipeline(opts).fit(hourly.withColumn("weight", F.lit(1.0)))
+    # Checkpointed: the first fit and its transform read the hours several times.
+    weighted = hourly.withColumn("weight", F.lit(1.0)).localCheckpoint()
+    first = _fit(weighted, opts)
     marked = (
-        first.transform(hourly.withColumn("weight", F.lit(1.0)))
+        first.transform(weighted)
         .withColumn("spike", poisson_tail("signups", "baseline") < opts.spike_p)
         .select(*hourly.columns, "spike")
         .withColumn("weight", F.when(F.col("spike"), 0.0).otherwise(1.0))
         .localCheckpoint()
     )
-    model = _pipeline(opts).fit(marked)
+    model = _fit(marked, opts)
     hours = model.transform(marked).select(
         *hourly.columns, "spike", "baseline", F.col("signups").alias("unclaimed")
     )
@@ -204,7 +226,7 @@ def backfit(baseline: Baseline, marks: DataFrame, opts: LiftOptions) -> Baseline
             .drop("baseline", "evidence", "claimed", "unclaimed")
             .localCheckpoint()
         )
-        model = _pipeline(opts).fit(adjusted)
+        model = _fit(adjusted, opts)
         hours = (
             model.transform(adjusted)
             .withColumn("unclaimed", F.col("signups"))

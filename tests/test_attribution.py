@@ -321,6 +321,42 @@ def test_baseline_glm_recovers_planted_hourly_rates_and_leaves_spikes_out(spark)
     assert 0.8 < metrics["DE"].dispersion < 1.25
 
 
+def test_the_baseline_fitted_on_its_cached_design_equals_the_one_pipeline_fit(spark):
+    """``_fit`` computes the design once and fits the GLM on it cached; the model must
+    be the one that fitting the design's stages and the GLM as one Pipeline gives."""
+    from pyspark.ml import Pipeline
+    from pyspark.sql import functions as F
+
+    rng = np.random.default_rng(5)
+    start = dt.date(2024, 9, 20)  # three weeks over two months (a month term to fit)
+    rows = [
+        (f"{market}{d}{h}{i}", market, T.combine(start + dt.timedelta(days=d), dt.time(h)))
+        for market, size in (("DE", 1.5), ("GB", 0.5))
+        for d in range(21)
+        for h in range(24)
+        for i in range(rng.poisson(size * (1 + (h >= 18))))
+    ]
+    new = spark.createDataFrame(rows, "subscription_id string, market string, started_at timestamp")
+    markets = _markets(
+        spark, [("DE", dt.date(2016, 1, 1), "EUR"), ("GB", dt.date(2016, 1, 1), "GBP")]
+    )
+    hourly = lift.hourly_signups(spark, new, markets, {}, start, start + dt.timedelta(days=21))
+    hours = hourly.withColumn("weight", F.when(F.hour("hour_start") == 3, 0.0).otherwise(1.0))
+    opts = LiftOptions()
+
+    fast = lift._fit(hours, opts)
+    stock = Pipeline(stages=[*lift._design().getStages(), lift._glm(opts)]).fit(hours)
+
+    assert [type(s).__name__ for s in fast.stages] == [type(s).__name__ for s in stock.stages]
+    fast_glm, stock_glm = fast.stages[-1], stock.stages[-1]
+    assert fast_glm.intercept == stock_glm.intercept
+    assert fast_glm.coefficients.toArray().tolist() == stock_glm.coefficients.toArray().tolist()
+    key = ["market", "hour_start"]
+    got = {tuple(r[:2]): r[2] for r in fast.transform(hours).select(*key, "baseline").collect()}
+    want = {tuple(r[:2]): r[2] for r in stock.transform(hours).select(*key, "baseline").collect()}
+    assert got == want and len(got) == 2 * 21 * 24
+
+
 # ---- the job on generated data ---------------------------------------------------------
 def _catalog(folder: Path) -> Path:
     src = Path(__file__).resolve().parents[1] / "conf/models/attribution.yml"
