@@ -74,3 +74,17 @@ def demo_spark(home, start_spark, *, features: bool, users: int | None = None):
             print(f"building {layer}...", flush=True)
             run_job(module, build_parser(module).parse_args([]), spark=spark)
     return spark
+
+
+def last_job_run(lake, job: str) -> tuple[str, float, int | None] | None:
+    """(run id, seconds, rows in) of the newest successful run of ``job`` in
+    ``ops.job_runs``, or None: what a benchmark reuses when the pipeline has just run
+    the job on the same home (``--job-from-run-log``)."""
+    from pyspark.sql import functions as F
+
+    if not lake.exists("ops.job_runs"):
+        return None
+    runs = lake.read("ops.job_runs").where((F.col("job") == job) & (F.col("status") == "ok"))
+    newest = runs.orderBy(F.col("started_at").desc()).select("run_id", "seconds", "rows_in")
+    row = newest.first()
+    return None if row is None else (row.run_id, float(row.seconds), row.rows_in)

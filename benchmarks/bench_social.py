@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakMemory, demo_spark, machine  # noqa: E402
+from _common import PeakMemory, demo_spark, last_job_run, machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,9 +78,9 @@ def main() -> int:
     count = posts.count()
     results: dict = {"machine": machine(), "home": str(home), "posts": count}
 
-    earlier = _last_social_run(lake) if args.job_from_run_log else None
+    earlier = last_job_run(lake, "social") if args.job_from_run_log else None
     if earlier is not None:
-        run_id, seconds = earlier
+        run_id, seconds, _ = earlier
         peak_gb = None
         print(f"social job: from the run log, run {run_id}", flush=True)
     else:
@@ -154,17 +154,6 @@ def main() -> int:
     print(json.dumps(truth["entities"]), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
-
-
-def _last_social_run(lake) -> tuple[str, float] | None:
-    """(run id, seconds) of the newest successful social job in ``ops.job_runs``."""
-    from pyspark.sql import functions as F
-
-    if not lake.exists("ops.job_runs"):
-        return None
-    runs = lake.read("ops.job_runs").where((F.col("job") == "social") & (F.col("status") == "ok"))
-    newest = runs.orderBy(F.col("started_at").desc()).select("run_id", "seconds").first()
-    return None if newest is None else (newest.run_id, float(newest.seconds))
 
 
 if __name__ == "__main__":

@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         ("features", "bench_features.py", raw),
         ("models", "bench_models.py", home + (TINY_MODELS if args.tiny else [])),
         ("survival", "bench_survival.py", home + (["--copies", "2"] if args.tiny else [])),
-        ("attribution", "bench_attribution.py", home),
-        # The social job's time is the pipeline's run of it on the same home, just made.
+        # The attribution and social jobs' times are the pipeline's runs of them on the
+        # same home, just made.
+        ("attribution", "bench_attribution.py", home + ["--job-from-run-log"]),
         ("social", "bench_social.py", home + ["--job-from-run-log"] + tiny_social),
     ]
     only = set(args.only.split(",")) if args.only else {name for name, *_ in plan}
@@ -262,6 +263,7 @@ def headline(r: dict) -> list[tuple[str, str, str, str, str, str]]:
     )
     a = r["attribution"]
     entries = ", ".join(f"{k} {_fmt(v['seconds'])} s" for k, v in a["entries"].items())
+    entries += " (in the pipeline's run)" if a.get("from_run_log") else ""
     rows.append(("attribution", entries, "-", "-", "-", "-"))
     p = r["pipeline"]
     first = _one_x(p)
