@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fanbase.jobs._runner import JobContext, main_for
 
@@ -103,6 +103,9 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
         shared.labelled.df = shared.labelled.df.persist()
         tables.update(shared.labelled.tables_read())
         shared.scores, shared.labels = _matured(ctx, builder, entry)
+        # Every partition's labelled rows in one count, not a Spark job each.
+        by = shared.labelled.df.groupBy(*entry.partition_by).count().collect()
+        shared.labelled_rows = {tuple(r)[:-1]: r["count"] for r in by}
     references: dict[str, object] = {}
     champions, missing = [], []
     try:
@@ -123,9 +126,22 @@ def evaluate_entry(ctx, builder, registry, entry) -> tuple[list, list[str], dict
             ):
                 reference = _reference(builder, entry, lineage, references)
             champions.append((values, name, version, run, lineage, reference))
+        # The drift of every partition with a kept profile in one aggregation over the
+        # newest rows (a Spark job per partition otherwise); rebuilt ones one by one.
+        kept = [c for c in champions if isinstance(c[-1], dict)]
+        drifts = dict(
+            zip(
+                [c[0] for c in kept],
+                drift.measure_each(
+                    [c[-1] for c in kept], current.df, entry.partition_by, [c[0] for c in kept]
+                ),
+                strict=True,
+            )
+        )
 
         def evaluate(champion) -> object:
-            ev = _evaluate_partition(registry, entry, shared, *champion)
+            measured = drifts.get(champion[0])
+            ev = _evaluate_partition(registry, entry, shared, *champion, measured)
             reasons = "; ".join(ev.reasons()) or "healthy"
             drift = f"{ev.drift_score:.3f}" if ev.drift_score is not None else "-"
             ctx.log.info("%s v%s: drift %s, %s", ev.registered_model, ev.version, drift, reasons)
@@ -148,15 +164,17 @@ class _Shared:
     labelled: object = None  # churn: the newest matured labels (ModelFrame)
     scores: object = None  # churn: earlier scores whose labels have matured
     labels: object = None
+    labelled_rows: dict = field(default_factory=dict)  # churn: partition values -> rows
 
 
 def _evaluate_partition(
-    registry, entry, shared: _Shared, values, name, version, run, lineage, reference
+    registry, entry, shared: _Shared, values, name, version, run, lineage, reference, measured
 ):
     """One champion's evaluation: drift from its training rows, metrics on the newest
     labelled rows and on its own matured scores (churn) or silhouette and segment
-    shares (segmentation). ``reference``: the drift profile kept with the model at
-    training, or the training rows rebuilt (ModelFrame) for a model without one."""
+    shares (segmentation). ``measured``: its drift, already measured against the
+    profile kept with the model at training; else ``reference``, the training rows
+    rebuilt (ModelFrame) for a model without one, is measured here."""
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.sql import functions as F
 
@@ -177,9 +195,7 @@ def _evaluate_partition(
         scoring_as_of=shared.scoring_as_of,
     )
     cur_rows = partition_rows(current, entry, values)
-    if isinstance(reference, dict):  # the profile kept at training
-        measured = drift.measure_against(reference, cur_rows)
-    else:
+    if measured is None:
         ref_rows = partition_rows(reference, entry, values)
         measured = drift.measure(ref_rows, cur_rows, current.features, current.categorical)
     ev.reference_rows, ev.current_rows = measured.reference_rows, measured.current_rows
@@ -190,7 +206,7 @@ def _evaluate_partition(
         rows = partition_rows(labelled, entry, values)
         ev.labelled_window = _window(labelled.lineage)
         ev.newer_data = labelled.lineage["as_of_last"] > lineage.get("as_of_last", "")
-        ev.labelled_rows = rows.count()
+        ev.labelled_rows = shared.labelled_rows.get(tuple(values), 0)
         if ev.labelled_rows >= opts.min_rows:
             scored = model.transform(rows).select(
                 "label", F.col("churn_probability").alias("probability")
@@ -315,16 +331,15 @@ def evaluate_survival(ctx, builder, registry, entry) -> tuple[list, list[str], d
     from fanbase.models import drift
     from fanbase.models import monitor as mon
     from fanbase.models import survival_fit as sf
-    from fanbase.models.frames import partition_rows, partition_values
+    from fanbase.models.frames import partition_values
     from fanbase.models.registry import partition_label, registered_name
-    from fanbase.parallel import in_parallel
 
     opts = entry.monitor
     frames = builder.survival_frames(entry, ctx.config.value.new_subscriber_days)
     spec = sf.spec_for(entry, frames.fit, extend_days=ctx.config.value.horizon_days)
     fit = dataclasses.replace(frames.fit, df=frames.fit.df.persist())
     valued = dataclasses.replace(frames.fit, df=frames.value.persist())
-    out, missing, champions, drifts = [], [], [], []
+    out, missing, champions, keys = [], [], [], []
     try:
         for values in partition_values(fit, entry):
             name = registered_name(registry.prefix, entry, values)
@@ -347,21 +362,20 @@ def evaluate_survival(ctx, builder, registry, entry) -> tuple[list, list[str], d
                 labelled_window=f"spells up to {frames.snapshot}",
                 newer_data=str(frames.snapshot) > lineage.get("snapshot", ""),
             )
-            drifts.append(
-                (ev, partition_rows(fit, entry, values), partition_rows(valued, entry, values))
-            )
+            keys.append(values)
             champions += [
                 (ev.partition, s["stratum"], card["coefficients"]) for s in card["strata"]
             ]
             out.append(ev)
 
-        def measure_drift(work) -> None:  # side by side: small Spark jobs per partition
-            ev, ref_rows, cur_rows = work
-            measured = drift.measure(ref_rows, cur_rows, fit.features, fit.categorical)
+        # Drift from the spells to the subscribers valued now, every partition at once.
+        by = list(entry.partition_by)
+        profiles = drift.profile_each(fit.df, by, keys, fit.features, fit.categorical)
+        for ev, measured in zip(
+            out, drift.measure_each(profiles, valued.df, by, keys), strict=True
+        ):
             ev.reference_rows, ev.current_rows = measured.reference_rows, measured.current_rows
             ev.feature_psi = measured.feature_psi
-
-        in_parallel(measure_drift, drifts, ctx.config.models.workers, "monitor")
         if champions:
             models = ctx.spark.createDataFrame(
                 champions,

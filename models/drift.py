@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 FLOOR = 1e-4
@@ -47,16 +47,38 @@ def decile_edges(reference: DataFrame, columns: list[str], bins: int = BINS) -> 
     ignored; one pass over the rows for all columns)."""
     if not columns:
         return {}
+    row = reference.agg(*_quantiles(columns, bins)).first()
+    return {c: sorted(set(row[c] or [])) for c in columns}
+
+
+def decile_edges_each(
+    reference: DataFrame, by: list[str], keys: list[tuple], columns: list[str], bins: int = BINS
+) -> list[dict]:
+    """``decile_edges`` of each key's rows (``keys``: values of the ``by`` columns), in
+    one aggregation grouped by key; a key without rows gets no cut points."""
+    if not columns:
+        return [{} for _ in keys]
+    keyed = reference.select(_partition_index(by, keys).alias("_key"), *columns)
+    found = {
+        r["_key"]: r
+        for r in keyed.where(F.col("_key").isNotNull())
+        .groupBy("_key")
+        .agg(*_quantiles(columns, bins))
+        .collect()
+    }
+    return [
+        {c: sorted(set(found[i][c] or [])) if i in found else [] for c in columns}
+        for i in range(len(keys))
+    ]
+
+
+def _quantiles(columns: list[str], bins: int) -> list[Column]:
     probabilities = F.array(*[F.lit(k / bins) for k in range(1, bins)])
     # One aggregate per column, each skipping only its own nulls (DataFrame
     # approxQuantile over several columns drops a row with a null in any of them).
-    row = reference.agg(
-        *[
-            F.percentile_approx(F.col(c).cast("double"), probabilities, 10000).alias(c)
-            for c in columns
-        ]
-    ).first()
-    return {c: sorted(set(row[c] or [])) for c in columns}
+    return [
+        F.percentile_approx(F.col(c).cast("double"), probabilities, 10000).alias(c) for c in columns
+    ]
 
 
 def _bin(column: str, edges: list[float] | None):
@@ -83,6 +105,62 @@ def bin_counts(df: DataFrame, features: list[str], edges: dict) -> dict[str, dic
     for r in stacked.groupBy("x.feature", "x.bin").count().collect():
         out[r["feature"]][r["bin"]] = r["count"]
     return out
+
+
+def _partition_index(by: list[str], keys: list[tuple]) -> Column:
+    """Each row's position in ``keys``, by its values of the ``by`` columns (a null
+    value matches None); null for a row of no key."""
+    index = F.lit(None).cast("int")
+    for i, values in reversed(list(enumerate(keys))):
+        match = F.lit(True)
+        for column, value in zip(by, values, strict=True):
+            match = match & (F.col(column).isNull() if value is None else F.col(column) == value)
+        index = F.when(match, F.lit(i)).otherwise(index)
+    return index
+
+
+def _bin_each(column: str, edges: list[list[float] | None], index: Column) -> Column:
+    """``_bin`` with each row cut at the edges of its key (``edges[index]``): the same
+    bins, for every key in one expression."""
+    col = F.col(column)
+    if any(e is None for e in edges):  # categorical (``fits`` keeps it so for every key)
+        return F.coalesce(col.cast("string"), F.lit(MISSING))
+    table = F.array(*[F.array(*[F.lit(float(x)) for x in e]).cast("array<double>") for e in edges])
+    mine, value = F.element_at(table, index + 1), col.cast("double")
+    first = F.array_position(F.transform(mine, lambda edge: value <= edge), True)
+    at = F.when(first > 0, first - 1).otherwise(F.size(mine))
+    return F.when(col.isNull(), F.lit(MISSING)).otherwise(at.cast("string"))
+
+
+def bin_counts_each(
+    df: DataFrame, by: list[str], keys: list[tuple], features: list[str], edges: list[dict]
+) -> list[tuple[int, dict[str, dict]]]:
+    """Per key (values of the ``by`` columns): its rows in ``df`` and, per feature, its
+    rows in each bin of its own ``edges`` (``edges[i]`` for ``keys[i]``). One aggregation
+    for all keys, where ``bin_counts`` of each key's rows would be a Spark job each."""
+    index = _partition_index(by, keys)
+    keyed = df.select(index.alias("_key"), *features).where(F.col("_key").isNotNull())
+    rows = [0] * len(keys)
+    counts: list[dict[str, dict]] = [{f: {} for f in features} for _ in keys]
+    if not features:
+        for r in keyed.groupBy("_key").count().collect():
+            rows[r["_key"]] = r["count"]
+        return list(zip(rows, counts, strict=True))
+    key = F.col("_key")
+    binned = keyed.select(
+        "_key", *[_bin_each(f, [e[f] for e in edges], key).alias(f) for f in features]
+    )
+    stacked = binned.select(
+        "_key",
+        F.explode(
+            F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f).alias("bin")) for f in features])
+        ).alias("x"),
+    )
+    for r in stacked.groupBy("_key", "x.feature", "x.bin").count().collect():
+        counts[r["_key"]][r["feature"]][r["bin"]] = r["count"]
+    # Every row lands in one bin of each feature, missing values included.
+    rows = [sum(c[features[0]].values()) for c in counts]
+    return list(zip(rows, counts, strict=True))
 
 
 def _edges(reference: DataFrame, features: list[str], categorical: list[str]) -> dict:
@@ -142,3 +220,53 @@ def measure(
     """Rows on each side and PSI per feature (training rows against the newest rows),
     from the bin counts alone: counting the rows again would be two more Spark jobs."""
     return measure_against(profile(reference, features, categorical), current)
+
+
+def profile_each(
+    reference: DataFrame,
+    by: list[str],
+    keys: list[tuple],
+    features: list[str],
+    categorical: list[str],
+) -> list[dict]:
+    """``profile`` of each key's rows (values of the ``by`` columns): two aggregations
+    for all keys, not two Spark jobs per key."""
+    numeric = [f for f in features if f not in categorical]
+    edges = [
+        {**cuts, **{f: None for f in features if f in categorical}}
+        for cuts in decile_edges_each(reference, by, keys, numeric)
+    ]
+    counted = bin_counts_each(reference, by, keys, features, edges)
+    return [
+        {
+            "version": PROFILE_VERSION,
+            "features": list(features),
+            "edges": {f: cuts[f] for f in features},
+            "counts": counts,
+            "rows": rows,
+        }
+        for cuts, (rows, counts) in zip(edges, counted, strict=True)
+    ]
+
+
+def measure_each(
+    profiles: list[dict], current: DataFrame, by: list[str], keys: list[tuple]
+) -> list[Drift]:
+    """``measure_against(profiles[i], rows of keys[i])`` for every key at once: one
+    aggregation over ``current`` where one per key would cost a Spark job each. The
+    profiles are of the same features (as ``fits`` checks)."""
+    if not keys:
+        return []
+    features = profiles[0]["features"]
+    if any(p["features"] != features for p in profiles):
+        raise ValueError("measure_each: the profiles are not of the same features")
+    edges = [p["edges"] for p in profiles]
+    out = []
+    for kept, (n_cur, cur) in zip(
+        profiles, bin_counts_each(current, by, keys, features, edges), strict=True
+    ):
+        n_ref = kept["rows"]
+        ok = features and n_ref and n_cur
+        scores = {f: psi(kept["counts"][f], cur[f]) for f in features} if ok else {}
+        out.append(Drift(n_ref, n_cur, scores))
+    return out

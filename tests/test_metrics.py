@@ -201,3 +201,55 @@ def test_drift_histograms_equal_a_numpy_binning_of_the_same_edges(spark):
     assert not drift.fits(kept, ["x", "plan", "y"], ["plan"])
     assert not drift.fits(kept, ["x", "plan"], [])
     assert not drift.fits(kept | {"version": drift.PROFILE_VERSION + 1}, ["x", "plan"], ["plan"])
+
+
+def test_drift_of_every_partition_at_once_equals_each_partition_alone(spark):
+    """profile_each / measure_each (one aggregation for all partitions) against profile
+    and measure_against on each partition's rows: the same cut points, bins and PSI.
+    Values sit on the cut points (ties go to the lower bin), a partition value is
+    null, one partition has no current rows and one key matches no row at all."""
+    import random
+
+    from pyspark.sql import functions as F
+
+    from fanbase.models import drift
+
+    rnd = random.Random(3)
+
+    def rows(n, shift):
+        out = []
+        for i in range(n):
+            market = ["DE", "GB", None][i % 3]
+            x = None if i % 17 == 0 else float(rnd.randint(0, 20) + shift * (market == "GB"))
+            out.append((market, x, rnd.choice(["monthly", "annual", None])))
+        return out
+
+    schema = "market string, x double, plan string"
+    reference = spark.createDataFrame(rows(300, 0), schema)
+    current = spark.createDataFrame(rows(240, 6), schema).where(~F.col("market").eqNullSafe("DE"))
+    keys = [("DE",), ("GB",), (None,), ("FR",)]
+    features, categorical = ["x", "plan"], ["plan"]
+
+    def alone(df, values):
+        col = F.col("market")
+        return df.where(col.isNull() if values[0] is None else col == values[0])
+
+    profiles = drift.profile_each(reference, ["market"], keys, features, categorical)
+    singles = [drift.profile(alone(reference, k), features, categorical) for k in keys]
+    assert profiles == singles
+    assert [p["rows"] for p in profiles] == [100, 100, 100, 0]
+    measured = drift.measure_each(profiles, current, ["market"], keys)
+    assert measured == [drift.measure_against(p, alone(current, k)) for p, k in zip(profiles, keys)]
+    assert [m.current_rows for m in measured] == [0, 80, 80, 0]
+    assert measured[1].feature_psi["x"] > measured[2].feature_psi["x"]  # GB moved up by 6
+    # Without features, only the rows are counted.
+    bare = drift.profile_each(reference, ["market"], keys, [], [])
+    assert [b["rows"] for b in bare] == [100, 100, 100, 0]
+    assert [m.current_rows for m in drift.measure_each(bare, current, ["market"], keys)] == [
+        0,
+        80,
+        80,
+        0,
+    ]
+    with pytest.raises(ValueError, match="same features"):
+        drift.measure_each([profiles[0], bare[1]], current, ["market"], keys[:2])
