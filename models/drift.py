@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 FLOOR = 1e-4
@@ -47,7 +47,7 @@ def decile_edges(reference: DataFrame, columns: list[str], bins: int = BINS) -> 
     ignored; one pass over the rows for all columns)."""
     if not columns:
         return {}
-    row = reference.agg(*_quantiles(columns, bins)).first()
+    row = reference.selectExpr(*_quantiles(columns, bins)).first()
     return {c: sorted(set(row[c] or [])) for c in columns}
 
 
@@ -58,78 +58,100 @@ def decile_edges_each(
     one aggregation grouped by key; a key without rows gets no cut points."""
     if not columns:
         return [{} for _ in keys]
-    keyed = reference.select(_partition_index(by, keys).alias("_key"), *columns)
-    found = {
-        r["_key"]: r
-        for r in keyed.where(F.col("_key").isNotNull())
-        .groupBy("_key")
-        .agg(*_quantiles(columns, bins))
-        .collect()
-    }
+    keyed = reference.selectExpr(f"{_key(by, keys)} AS _key", *map(_name, columns))
+    grouped = keyed.where("_key IS NOT NULL").groupBy("_key")
+    found = {r["_key"]: r for r in grouped.agg(*map(F.expr, _quantiles(columns, bins))).collect()}
     return [
         {c: sorted(set(found[i][c] or [])) if i in found else [] for c in columns}
         for i in range(len(keys))
     ]
 
 
-def _quantiles(columns: list[str], bins: int) -> list[Column]:
-    probabilities = F.array(*[F.lit(k / bins) for k in range(1, bins)])
+# Expressions here are SQL text: a whole projection is one py4j call. Built as Column
+# objects they cost a py4j round trip per literal and per CASE branch, some 40 for a
+# feature, and train's 45-feature profiles spent longer building them than running them.
+def _name(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _double(x: float) -> str:
+    """A double literal that parses back to exactly ``x``."""
+    x = float(x)
+    return f"{x!r}D" if math.isfinite(x) else f"cast('{x}' as double)"
+
+
+def _literal(value) -> str:
+    if isinstance(value, bool | int):
+        return str(value).lower()
+    if isinstance(value, float):
+        return _double(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _quantiles(columns: list[str], bins: int) -> list[str]:
+    probabilities = ", ".join(_double(k / bins) for k in range(1, bins))
     # One aggregate per column, each skipping only its own nulls (DataFrame
     # approxQuantile over several columns drops a row with a null in any of them).
     return [
-        F.percentile_approx(F.col(c).cast("double"), probabilities, 10000).alias(c) for c in columns
+        f"percentile_approx(cast({_name(c)} as double), array({probabilities}), 10000)"
+        f" AS {_name(c)}"
+        for c in columns
     ]
 
 
-def _bin(column: str, edges: list[float] | None):
+def _bin(column: str, edges: list[float] | None) -> str:
     """The bin of each row: the index of the first edge at or above the value (numeric),
     the value itself (categorical), or MISSING."""
-    col = F.col(column)
+    c = _name(column)
     if edges is None:
-        return F.coalesce(col.cast("string"), F.lit(MISSING))
-    index = F.lit(len(edges))
-    for i, edge in reversed(list(enumerate(edges))):
-        index = F.when(col.cast("double") <= F.lit(edge), F.lit(i)).otherwise(index)
-    return F.when(col.isNull(), F.lit(MISSING)).otherwise(index.cast("string"))
+        return f"coalesce(cast({c} as string), '{MISSING}')"
+    cuts = " ".join(
+        f"WHEN cast({c} as double) <= {_double(e)} THEN '{i}'" for i, e in enumerate(edges)
+    )
+    return f"CASE WHEN {c} IS NULL THEN '{MISSING}' {cuts} ELSE '{len(edges)}' END"
+
+
+def _stacked(features: list[str]) -> str:
+    """The binned feature columns as (feature, bin) rows."""
+    pairs = ", ".join(f"{_literal(f)}, {_name(f)}" for f in features)
+    return f"stack({len(features)}, {pairs}) AS (feature, bin)"
 
 
 def bin_counts(df: DataFrame, features: list[str], edges: dict) -> dict[str, dict]:
     """Per feature, the rows of ``df`` in each bin of ``edges``: one aggregation."""
-    binned = df.select(*[_bin(f, edges[f]).alias(f) for f in features])
-    stacked = binned.select(
-        F.explode(
-            F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f).alias("bin")) for f in features])
-        ).alias("x")
-    )
+    binned = df.selectExpr(*[f"{_bin(f, edges[f])} AS {_name(f)}" for f in features])
     out: dict[str, dict] = {f: {} for f in features}
-    for r in stacked.groupBy("x.feature", "x.bin").count().collect():
+    for r in binned.selectExpr(_stacked(features)).groupBy("feature", "bin").count().collect():
         out[r["feature"]][r["bin"]] = r["count"]
     return out
 
 
-def _partition_index(by: list[str], keys: list[tuple]) -> Column:
+def _key(by: list[str], keys: list[tuple]) -> str:
     """Each row's position in ``keys``, by its values of the ``by`` columns (a null
     value matches None); null for a row of no key."""
-    index = F.lit(None).cast("int")
-    for i, values in reversed(list(enumerate(keys))):
-        match = F.lit(True)
-        for column, value in zip(by, values, strict=True):
-            match = match & (F.col(column).isNull() if value is None else F.col(column) == value)
-        index = F.when(match, F.lit(i)).otherwise(index)
-    return index
+
+    def match(values: tuple) -> str:
+        tests = [
+            f"{_name(c)} IS NULL" if v is None else f"{_name(c)} = {_literal(v)}"
+            for c, v in zip(by, values, strict=True)
+        ]
+        return " AND ".join(tests) or "true"
+
+    whens = " ".join(f"WHEN {match(values)} THEN {i}" for i, values in enumerate(keys))
+    return f"CASE {whens} END" if keys else "cast(null as int)"
 
 
-def _bin_each(column: str, edges: list[list[float] | None], index: Column) -> Column:
-    """``_bin`` with each row cut at the edges of its key (``edges[index]``): the same
+def _bin_each(column: str, edges: list[list[float] | None]) -> str:
+    """``_bin`` with each row cut at the edges of its key (``edges[_key]``): the same
     bins, for every key in one expression."""
-    col = F.col(column)
     if any(e is None for e in edges):  # categorical (``fits`` keeps it so for every key)
-        return F.coalesce(col.cast("string"), F.lit(MISSING))
-    table = F.array(*[F.array(*[F.lit(float(x)) for x in e]).cast("array<double>") for e in edges])
-    mine, value = F.element_at(table, index + 1), col.cast("double")
-    first = F.array_position(F.transform(mine, lambda edge: value <= edge), True)
-    at = F.when(first > 0, first - 1).otherwise(F.size(mine))
-    return F.when(col.isNull(), F.lit(MISSING)).otherwise(at.cast("string"))
+        return _bin(column, None)
+    c = _name(column)
+    table = ", ".join(f"cast(array({', '.join(map(_double, e))}) as array<double>)" for e in edges)
+    mine = f"element_at(array({table}), _key + 1)"
+    first = f"array_position(transform({mine}, edge -> cast({c} as double) <= edge), true)"
+    at = f"CASE WHEN {first} > 0 THEN {first} - 1 ELSE size({mine}) END"
+    return f"CASE WHEN {c} IS NULL THEN '{MISSING}' ELSE cast({at} as string) END"
 
 
 def bin_counts_each(
@@ -138,25 +160,19 @@ def bin_counts_each(
     """Per key (values of the ``by`` columns): its rows in ``df`` and, per feature, its
     rows in each bin of its own ``edges`` (``edges[i]`` for ``keys[i]``). One aggregation
     for all keys, where ``bin_counts`` of each key's rows would be a Spark job each."""
-    index = _partition_index(by, keys)
-    keyed = df.select(index.alias("_key"), *features).where(F.col("_key").isNotNull())
+    keyed = df.selectExpr(f"{_key(by, keys)} AS _key", *map(_name, features))
+    keyed = keyed.where("_key IS NOT NULL")
     rows = [0] * len(keys)
     counts: list[dict[str, dict]] = [{f: {} for f in features} for _ in keys]
     if not features:
         for r in keyed.groupBy("_key").count().collect():
             rows[r["_key"]] = r["count"]
         return list(zip(rows, counts, strict=True))
-    key = F.col("_key")
-    binned = keyed.select(
-        "_key", *[_bin_each(f, [e[f] for e in edges], key).alias(f) for f in features]
+    binned = keyed.selectExpr(
+        "_key", *[f"{_bin_each(f, [e[f] for e in edges])} AS {_name(f)}" for f in features]
     )
-    stacked = binned.select(
-        "_key",
-        F.explode(
-            F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f).alias("bin")) for f in features])
-        ).alias("x"),
-    )
-    for r in stacked.groupBy("_key", "x.feature", "x.bin").count().collect():
+    stacked = binned.selectExpr("_key", _stacked(features))
+    for r in stacked.groupBy("_key", "feature", "bin").count().collect():
         counts[r["_key"]][r["feature"]][r["bin"]] = r["count"]
     # Every row lands in one bin of each feature, missing values included.
     rows = [sum(c[features[0]].values()) for c in counts]
