@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from fanbase.lakehouse import sql_string
+
 FLOOR = 1e-4
 BINS = 10
 MISSING = "(missing)"
@@ -85,7 +87,7 @@ def _literal(value) -> str:
         return str(value).lower()
     if isinstance(value, float):
         return _double(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return sql_string(str(value))
 
 
 def _quantiles(columns: list[str], bins: int) -> list[str]:

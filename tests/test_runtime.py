@@ -47,6 +47,23 @@ def test_sql_conf_holds_for_the_block_and_puts_every_key_back(spark):
     assert spark.conf.get(unset_before, None) is None
 
 
+def test_sql_in_matches_isin_for_strings_with_quotes_and_for_dates(spark):
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    from fanbase.lakehouse import sql_in
+
+    names = ["a.jsonl", "it's.jsonl", "back\\slash.jsonl", "c.jsonl"]
+    days = [dt.date(2024, 1, d) for d in (1, 2, 3)]
+    df = spark.createDataFrame(list(zip(names, days + [None], strict=True)), "f string, d date")
+    wanted = names[1:3]
+    assert sorted(r.f for r in df.where(sql_in("f", wanted)).collect()) == sorted(wanted)
+    assert df.where(sql_in("f", wanted)).count() == df.where(F.col("f").isin(wanted)).count()
+    assert sorted(r.f for r in df.where(sql_in("d", days[1:])).collect()) == sorted(names[1:3])
+    assert df.where(~sql_in("f", [])).count() == 4
+
+
 def test_create_merge_constraints_history_and_names(spark, lakehouse):
     table = "test.watch"
     lakehouse.create(

@@ -492,6 +492,28 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def sql_string(text: str) -> str:
+    """``text`` as a Spark SQL string literal."""
+    return f"'{_quote(text)}'"
+
+
+def sql_in(column: str, values: Iterable):
+    """``column IN (values...)`` (strings or dates) as a Column from SQL text: one py4j
+    call, where ``Column.isin`` makes one per value (a year of file names or landing
+    dates took seconds to build)."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    def literal(value) -> str:
+        if isinstance(value, dt.date):
+            return f"DATE'{value.isoformat()}'"
+        return sql_string(str(value))
+
+    listed = ", ".join(map(literal, values))
+    return F.expr(f"`{column}` IN ({listed})") if listed else F.lit(False)
+
+
 def _column_ddl(field) -> str:
     ddl = f"`{field.name}` {field.dataType.simpleString()}"
     if not field.nullable:

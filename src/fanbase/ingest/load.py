@@ -47,7 +47,7 @@ from fanbase.ingest.tables import (
     SUBSCRIPTIONS,
     TableSpec,
 )
-from fanbase.lakehouse import Lakehouse
+from fanbase.lakehouse import Lakehouse, sql_in
 from fanbase.parallel import WRITERS, in_parallel
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class IngestRun:
         if self.from_bronze:
             lines = self.lake.read(BRONZE_LINES.name).where(F.col("source") == source)
             if dates is not None:
-                lines = lines.where(F.col("landing_date").isin(dates))
+                lines = lines.where(sql_in("landing_date", dates))
             return validate_lines(lines.select(*LINE_COLUMNS), source, reference)
         # Files read whole by one task are numbered as they are read; others need a sort.
         whole = read_whole(self.spark, self.files[source])
@@ -295,12 +295,12 @@ class IngestRun:
         landed = {
             r["source_file"]
             for r in self.lake.read(BRONZE_LINES.name)
-            .where((F.col("source") == source) & F.col("source_file").isin(sorted(per_file)))
+            .where((F.col("source") == source) & sql_in("source_file", sorted(per_file)))
             .select("source_file")
             .distinct()
             .collect()
         }  # at most the files of this run
-        new = parsed.where(~F.col("source_file").isin(sorted(landed))) if landed else parsed
+        new = parsed.where(~sql_in("source_file", sorted(landed))) if landed else parsed
         count = sum(n for f, n in per_file.items() if f not in landed)
         if count:
             rows = new.select(
@@ -444,7 +444,7 @@ class IngestRun:
         if covered is None:  # every landing date was read
             return counts
         if covered:
-            waiting = waiting.where(~F.col("landing_date").isin(covered))
+            waiting = waiting.where(~sql_in("landing_date", covered))
         # Checkpointed, not cached: a cached plan that reads the quarantine would be
         # computed again once this replay marks its lines resolved, and lose them.
         lines = waiting.select(*LINE_COLUMNS[:-1], F.lit(True).alias("valid_utf8"))

@@ -22,6 +22,7 @@ from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from fanbase.ingest.contract import NOT_UTF8, VALIDATORS, Reference, Rejected
 from fanbase.ingest.tables import LINE_KEY, SILVER_BY_SOURCE
+from fanbase.lakehouse import sql_in
 
 # Where each source lives under the raw root (EVENTS.md), and whether it has date= folders.
 SOURCE_DIRS = {
@@ -149,7 +150,7 @@ def read_lines(
             raise RawLayoutError(f"{path}: expected date=YYYY-MM-DD/ folders (landing dates)")
         raw = raw.withColumn("landing_date", F.col("date").cast("date")).drop("date")
         if landing_dates is not None:
-            raw = raw.where(F.col("landing_date").isin(landing_dates))
+            raw = raw.where(sql_in("landing_date", landing_dates))
     else:
         raw = raw.withColumn("landing_date", F.lit(None).cast("date"))
     pattern = rf".*/({folder}{'/date=[^/]+' if dated else ''}/[^/]+)$"
