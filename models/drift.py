@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from fanbase.lakehouse import sql_string
+from fanbase.lakehouse import sql_literal, sql_name
 
 FLOOR = 1e-4
 BINS = 10
@@ -60,7 +60,7 @@ def decile_edges_each(
     one aggregation grouped by key; a key without rows gets no cut points."""
     if not columns:
         return [{} for _ in keys]
-    keyed = reference.selectExpr(f"{_key(by, keys)} AS _key", *map(_name, columns))
+    keyed = reference.selectExpr(f"{_key(by, keys)} AS _key", *map(sql_name, columns))
     grouped = keyed.where("_key IS NOT NULL").groupBy("_key")
     found = {r["_key"]: r for r in grouped.agg(*map(F.expr, _quantiles(columns, bins))).collect()}
     return [
@@ -72,22 +72,8 @@ def decile_edges_each(
 # Expressions here are SQL text: a whole projection is one py4j call. Built as Column
 # objects they cost a py4j round trip per literal and per CASE branch, some 40 for a
 # feature, and train's 45-feature profiles spent longer building them than running them.
-def _name(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
-
-
 def _double(x: float) -> str:
-    """A double literal that parses back to exactly ``x``."""
-    x = float(x)
-    return f"{x!r}D" if math.isfinite(x) else f"cast('{x}' as double)"
-
-
-def _literal(value) -> str:
-    if isinstance(value, bool | int):
-        return str(value).lower()
-    if isinstance(value, float):
-        return _double(value)
-    return sql_string(str(value))
+    return sql_literal(float(x))  # edges read back from JSON may be ints
 
 
 def _quantiles(columns: list[str], bins: int) -> list[str]:
@@ -95,8 +81,8 @@ def _quantiles(columns: list[str], bins: int) -> list[str]:
     # One aggregate per column, each skipping only its own nulls (DataFrame
     # approxQuantile over several columns drops a row with a null in any of them).
     return [
-        f"percentile_approx(cast({_name(c)} as double), array({probabilities}), 10000)"
-        f" AS {_name(c)}"
+        f"percentile_approx(cast({sql_name(c)} as double), array({probabilities}), 10000)"
+        f" AS {sql_name(c)}"
         for c in columns
     ]
 
@@ -104,7 +90,7 @@ def _quantiles(columns: list[str], bins: int) -> list[str]:
 def _bin(column: str, edges: list[float] | None) -> str:
     """The bin of each row: the index of the first edge at or above the value (numeric),
     the value itself (categorical), or MISSING."""
-    c = _name(column)
+    c = sql_name(column)
     if edges is None:
         return f"coalesce(cast({c} as string), '{MISSING}')"
     cuts = " ".join(
@@ -115,13 +101,13 @@ def _bin(column: str, edges: list[float] | None) -> str:
 
 def _stacked(features: list[str]) -> str:
     """The binned feature columns as (feature, bin) rows."""
-    pairs = ", ".join(f"{_literal(f)}, {_name(f)}" for f in features)
+    pairs = ", ".join(f"{sql_literal(f)}, {sql_name(f)}" for f in features)
     return f"stack({len(features)}, {pairs}) AS (feature, bin)"
 
 
 def bin_counts(df: DataFrame, features: list[str], edges: dict) -> dict[str, dict]:
     """Per feature, the rows of ``df`` in each bin of ``edges``: one aggregation."""
-    binned = df.selectExpr(*[f"{_bin(f, edges[f])} AS {_name(f)}" for f in features])
+    binned = df.selectExpr(*[f"{_bin(f, edges[f])} AS {sql_name(f)}" for f in features])
     out: dict[str, dict] = {f: {} for f in features}
     for r in binned.selectExpr(_stacked(features)).groupBy("feature", "bin").count().collect():
         out[r["feature"]][r["bin"]] = r["count"]
@@ -134,7 +120,7 @@ def _key(by: list[str], keys: list[tuple]) -> str:
 
     def match(values: tuple) -> str:
         tests = [
-            f"{_name(c)} IS NULL" if v is None else f"{_name(c)} = {_literal(v)}"
+            f"{sql_name(c)} IS NULL" if v is None else f"{sql_name(c)} = {sql_literal(v)}"
             for c, v in zip(by, values, strict=True)
         ]
         return " AND ".join(tests) or "true"
@@ -148,7 +134,7 @@ def _bin_each(column: str, edges: list[list[float] | None]) -> str:
     bins, for every key in one expression."""
     if any(e is None for e in edges):  # categorical (``fits`` keeps it so for every key)
         return _bin(column, None)
-    c = _name(column)
+    c = sql_name(column)
     table = ", ".join(f"cast(array({', '.join(map(_double, e))}) as array<double>)" for e in edges)
     mine = f"element_at(array({table}), _key + 1)"
     first = f"array_position(transform({mine}, edge -> cast({c} as double) <= edge), true)"
@@ -162,7 +148,7 @@ def bin_counts_each(
     """Per key (values of the ``by`` columns): its rows in ``df`` and, per feature, its
     rows in each bin of its own ``edges`` (``edges[i]`` for ``keys[i]``). One aggregation
     for all keys, where ``bin_counts`` of each key's rows would be a Spark job each."""
-    keyed = df.selectExpr(f"{_key(by, keys)} AS _key", *map(_name, features))
+    keyed = df.selectExpr(f"{_key(by, keys)} AS _key", *map(sql_name, features))
     keyed = keyed.where("_key IS NOT NULL")
     rows = [0] * len(keys)
     counts: list[dict[str, dict]] = [{f: {} for f in features} for _ in keys]
@@ -171,7 +157,7 @@ def bin_counts_each(
             rows[r["_key"]] = r["count"]
         return list(zip(rows, counts, strict=True))
     binned = keyed.selectExpr(
-        "_key", *[f"{_bin_each(f, [e[f] for e in edges])} AS {_name(f)}" for f in features]
+        "_key", *[f"{_bin_each(f, [e[f] for e in edges])} AS {sql_name(f)}" for f in features]
     )
     stacked = binned.selectExpr("_key", _stacked(features))
     for r in stacked.groupBy("_key", "feature", "bin").count().collect():

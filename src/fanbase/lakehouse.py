@@ -492,26 +492,34 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def sql_string(text: str) -> str:
-    """``text`` as a Spark SQL string literal."""
-    return f"'{_quote(text)}'"
+def sql_name(column: str) -> str:
+    """A column name quoted for Spark SQL."""
+    return "`" + column.replace("`", "``") + "`"
+
+
+def sql_literal(value) -> str:
+    """A Spark SQL literal of a bool, number, date or string; a float parses back to
+    exactly the same double."""
+    import datetime as dt
+    import math
+
+    if isinstance(value, bool | int):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value!r}D" if math.isfinite(value) else f"cast('{value}' as double)"
+    if isinstance(value, dt.date):
+        return f"DATE'{value.isoformat()}'"
+    return f"'{_quote(str(value))}'"
 
 
 def sql_in(column: str, values: Iterable):
-    """``column IN (values...)`` (strings or dates) as a Column from SQL text: one py4j
-    call, where ``Column.isin`` makes one per value (a year of file names or landing
-    dates took seconds to build)."""
-    import datetime as dt
-
+    """``column IN (values...)`` as a Column from SQL text: one py4j call, where
+    ``Column.isin`` makes one per value (a year of file names or landing dates took
+    seconds to build)."""
     from pyspark.sql import functions as F
 
-    def literal(value) -> str:
-        if isinstance(value, dt.date):
-            return f"DATE'{value.isoformat()}'"
-        return sql_string(str(value))
-
-    listed = ", ".join(map(literal, values))
-    return F.expr(f"`{column}` IN ({listed})") if listed else F.lit(False)
+    listed = ", ".join(map(sql_literal, values))
+    return F.expr(f"{sql_name(column)} IN ({listed})") if listed else F.lit(False)
 
 
 def _column_ddl(field) -> str:

@@ -47,7 +47,7 @@ from fanbase.ingest.tables import (
     SUBSCRIPTIONS,
     TableSpec,
 )
-from fanbase.lakehouse import Lakehouse, sql_in
+from fanbase.lakehouse import Lakehouse, sql_in, sql_literal
 from fanbase.parallel import WRITERS, in_parallel
 
 log = logging.getLogger(__name__)
@@ -574,4 +574,4 @@ def _in_partitions(spec: TableSpec, dates: list[dt.date], alias: str | None) -> 
 
 
 def _date_list(dates: list[dt.date]) -> str:
-    return ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
+    return ", ".join(map(sql_literal, dates))
