@@ -107,6 +107,8 @@ def test_cancel_effective_at_and_null_reason():
         (_line(PLAYBACK, ts="2024-08-10 19:45:12"), "bad_timestamp"),
         (_line(PLAYBACK, ts="2024-08-10T19:45:12"), "bad_timestamp"),  # no offset
         (_line(PLAYBACK, ts=""), "bad_timestamp"),
+        # In UTC before year 1: Python's datetime cannot hold it (was an OverflowError).
+        (_line(PLAYBACK, ts="0001-01-01T00:30:00+01:00"), "bad_timestamp"),
         (_line(PLAYBACK, market="JP", ts="2024-08-05T23:00:00Z"), "before_market_launch"),
         (_line(PLAYBACK, ts="2024-08-12T00:00:00.000Z"), "future_timestamp"),
         (_line(PLAYBACK, watch_seconds=-1), "negative_value"),
@@ -189,6 +191,7 @@ def test_social_label_fixture_market():
 def test_parse_ts_normalises_offsets_to_utc():
     assert parse_ts("2024-08-10T21:45:12.345+02:00") == dt.datetime(2024, 8, 10, 19, 45, 12, 345000)
     assert parse_ts("yesterday evening") is None
+    assert parse_ts("9999-12-31T23:30:00-01:00") is None  # after year 9999 in UTC
 
 
 def test_batches_keep_the_line_columns_and_type_the_rest():

@@ -144,11 +144,12 @@ def parse_ts(text: str) -> dt.datetime | None:
         return None
     try:
         value = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if value.tzinfo is None:
+            return None  # the contract says UTC; a bare local time is ambiguous
+        # Overflows for a time within its offset of year 1 or 9999: not a real time.
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         return None
-    if value.tzinfo is None:
-        return None  # the contract says UTC; a bare local time is ambiguous
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 _INT64 = 2**63  # silver stores ints as 64-bit: a larger one is not a valid value
