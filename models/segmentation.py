@@ -1,8 +1,9 @@
 """Customer segments: Spark ML clustering with k chosen by silhouette.
 
 Features are standardised, so a share and an hour count weigh alike. Each k of the grid
-is fitted (``algorithm.restarts`` times, from consecutive seeds) and scored by silhouette
-(squared Euclidean, Spark's ``ClusteringEvaluator``); the best wins.
+is fitted (``algorithm.restarts`` times, from consecutive seeds; the restart with the
+lowest cost is kept) and scored by silhouette (squared Euclidean, Spark's
+``ClusteringEvaluator``); the best wins.
 
 Segment ids stay stable across retrains: the new clusters are matched to the previous
 champion's centroids (Hungarian assignment on standardised distance) and take their
@@ -43,6 +44,15 @@ def _algorithm(name: str, seed: int):
     raise TrainingError(f"no segmentation algorithm '{name}'")
 
 
+def _cost(model) -> float:
+    """What a fit minimises: the within-cluster sum of squared distances (k-means,
+    bisecting k-means) or the negative log-likelihood (Gaussian mixture)."""
+    summary = model.summary
+    if hasattr(summary, "trainingCost"):
+        return float(summary.trainingCost)
+    return -float(summary.logLikelihood)
+
+
 def train(
     entry: Entry,
     frame: ModelFrame,
@@ -65,13 +75,20 @@ def train(
     for point in grid_points(entry.algorithm.grid) or [{}]:
         if point.get("k", 2) >= n:
             continue
+        # Restarts differ only in their seed, so the fit's own objective picks among
+        # them (as scikit-learn's n_init does); only the pick is scored by silhouette,
+        # which compares the grid's points and costs Spark jobs of its own.
+        fits = []
         for start in range(entry.algorithm.restarts):
             base = _algorithm(entry.algorithm.name, seed + start)
             model = base.copy({base.getParam(k): v for k, v in point.items()}).fit(x)
-            score = evaluator.evaluate(model.transform(x))
-            search.append({**point, "seed": seed + start, "silhouette": score})
-            if best is None or score > best[0]:
-                best = (score, point, model)
+            fits.append((_cost(model), seed + start, model))
+        _, chosen, model = min(fits, key=lambda fit: fit[0])
+        score = evaluator.evaluate(model.transform(x))
+        costs = {str(s): c for c, s, _ in fits}
+        search.append({**point, "seed": chosen, "costs": costs, "silhouette": score})
+        if best is None or score > best[0]:
+            best = (score, point, model)
     if best is None:
         raise NotEnoughData(f"{n} rows: too few for any k of the grid")
     silhouette, params, cluster_model = best

@@ -412,6 +412,66 @@ def test_a_feature_with_no_value_in_a_partition_is_left_out_of_that_model(spark)
     assert with_values(df, ["x", "y", "c"]) == (["x", "c"], ["y"])
 
 
+def test_restarts_keep_the_fit_with_the_lowest_cost_and_only_it_is_scored(spark):
+    from pyspark.ml.clustering import KMeansModel
+
+    from fanbase.models import prep, segmentation
+    from fanbase.models.catalog import Entry
+    from fanbase.models.frames import ModelFrame
+
+    rng = np.random.default_rng(7)
+    blobs = [rng.normal(c, 1.0, size=(40, 2)) for c in ((0, 0), (6, 0), (0, 6))]
+    rows = spark.createDataFrame(
+        [tuple(map(float, p)) for p in np.concatenate(blobs)], "a double, b double"
+    )
+    entry = Entry(
+        name="segments_x",
+        kind="segmentation",
+        features=["a", "b"],
+        algorithm={"name": "kmeans", "grid": {"k": [2, 3, 4]}, "restarts": 3},
+        output="gold.segments",
+    )
+    trained = segmentation.train(entry, ModelFrame(rows, ["a", "b"], [], None), rows, seed=11)
+
+    search = trained.curves["grid_search"]
+    assert [p["k"] for p in search] == [2, 3, 4]  # one silhouette per k, not per restart
+    for p in search:
+        assert set(p["costs"]) == {"11", "12", "13"}
+        assert p["seed"] == int(min(p["costs"], key=p["costs"].get))
+    best = max(search, key=lambda p: p["silhouette"])
+    assert best["k"] == trained.metrics["k"] == 3
+    # The kept cost is the model's own within-cluster sum of squares (on the scaled rows).
+    model = next(s for s in trained.model.stages if isinstance(s, KMeansModel))
+    centres = model.clusterCenters()
+    scored = trained.model.transform(rows).select(prep.VECTOR, "prediction").collect()
+    wssse = sum(float(np.sum((r[0].toArray() - centres[r[1]]) ** 2)) for r in scored)
+    # (Spark sums the distances in its last pass, before the centres move by < tol.)
+    assert wssse == pytest.approx(best["costs"][str(best["seed"])], rel=1e-3)
+
+
+def test_gaussian_mixture_restarts_are_picked_by_their_own_cost(spark):
+    from fanbase.models import segmentation
+    from fanbase.models.catalog import Entry
+    from fanbase.models.frames import ModelFrame
+
+    rng = np.random.default_rng(3)
+    blobs = [rng.normal(c, 1.0, size=(30, 2)) for c in ((0, 0), (6, 0), (0, 6))]
+    rows = spark.createDataFrame(
+        [tuple(map(float, p)) for p in np.concatenate(blobs)], "a double, b double"
+    )
+    entry = Entry(
+        name="segments_x",
+        kind="segmentation",
+        features=["a", "b"],
+        algorithm={"name": "gaussian_mixture", "grid": {"k": [3]}, "restarts": 2},
+        output="gold.segments",
+    )
+    trained = segmentation.train(entry, ModelFrame(rows, ["a", "b"], [], None), rows, seed=5)
+    [point] = trained.curves["grid_search"]
+    assert set(point["costs"]) == {"5", "6"}
+    assert point["seed"] == int(min(point["costs"], key=point["costs"].get))
+
+
 # The shared test data plants a drift (conftest.MODEL_SHIFT): from that date playback
 # buffers three times as much. Churn models that read buffering features must be
 # flagged; segmentation (viewing mix and devices, no buffering) must not.
