@@ -412,15 +412,14 @@ def test_a_feature_with_no_value_in_a_partition_is_left_out_of_that_model(spark)
     assert with_values(df, ["x", "y", "c"]) == (["x", "c"], ["y"])
 
 
-def test_restarts_keep_the_fit_with_the_lowest_cost_and_only_it_is_scored(spark):
-    from pyspark.ml.clustering import KMeansModel
-
-    from fanbase.models import prep, segmentation
+def _train_on_three_blobs(spark, algorithm: dict, per_blob: int, seed: int):
+    """Segmentation trained on three separated blobs in (a, b): the rows and the result."""
+    from fanbase.models import segmentation
     from fanbase.models.catalog import Entry
     from fanbase.models.frames import ModelFrame
 
-    rng = np.random.default_rng(7)
-    blobs = [rng.normal(c, 1.0, size=(40, 2)) for c in ((0, 0), (6, 0), (0, 6))]
+    rng = np.random.default_rng(seed)
+    blobs = [rng.normal(c, 1.0, size=(per_blob, 2)) for c in ((0, 0), (6, 0), (0, 6))]
     rows = spark.createDataFrame(
         [tuple(map(float, p)) for p in np.concatenate(blobs)], "a double, b double"
     )
@@ -428,10 +427,20 @@ def test_restarts_keep_the_fit_with_the_lowest_cost_and_only_it_is_scored(spark)
         name="segments_x",
         kind="segmentation",
         features=["a", "b"],
-        algorithm={"name": "kmeans", "grid": {"k": [2, 3, 4]}, "restarts": 3},
+        algorithm=algorithm,
         output="gold.segments",
     )
-    trained = segmentation.train(entry, ModelFrame(rows, ["a", "b"], [], None), rows, seed=11)
+    frame = ModelFrame(rows, ["a", "b"], [], None)
+    return rows, segmentation.train(entry, frame, rows, seed=seed)
+
+
+def test_restarts_keep_the_fit_with_the_lowest_cost_and_only_it_is_scored(spark):
+    from pyspark.ml.clustering import KMeansModel
+
+    from fanbase.models import prep
+
+    algorithm = {"name": "kmeans", "grid": {"k": [2, 3, 4]}, "restarts": 3}
+    rows, trained = _train_on_three_blobs(spark, algorithm, per_blob=40, seed=11)
 
     search = trained.curves["grid_search"]
     assert [p["k"] for p in search] == [2, 3, 4]  # one silhouette per k, not per restart
@@ -450,23 +459,8 @@ def test_restarts_keep_the_fit_with_the_lowest_cost_and_only_it_is_scored(spark)
 
 
 def test_gaussian_mixture_restarts_are_picked_by_their_own_cost(spark):
-    from fanbase.models import segmentation
-    from fanbase.models.catalog import Entry
-    from fanbase.models.frames import ModelFrame
-
-    rng = np.random.default_rng(3)
-    blobs = [rng.normal(c, 1.0, size=(30, 2)) for c in ((0, 0), (6, 0), (0, 6))]
-    rows = spark.createDataFrame(
-        [tuple(map(float, p)) for p in np.concatenate(blobs)], "a double, b double"
-    )
-    entry = Entry(
-        name="segments_x",
-        kind="segmentation",
-        features=["a", "b"],
-        algorithm={"name": "gaussian_mixture", "grid": {"k": [3]}, "restarts": 2},
-        output="gold.segments",
-    )
-    trained = segmentation.train(entry, ModelFrame(rows, ["a", "b"], [], None), rows, seed=5)
+    algorithm = {"name": "gaussian_mixture", "grid": {"k": [3]}, "restarts": 2}
+    _, trained = _train_on_three_blobs(spark, algorithm, per_blob=30, seed=5)
     [point] = trained.curves["grid_search"]
     assert set(point["costs"]) == {"5", "6"}
     assert point["seed"] == int(min(point["costs"], key=point["costs"].get))
